@@ -1,0 +1,17 @@
+"""Errors a user can act on: each carries one line that says what went wrong and what to do."""
+
+
+class K8sSecError(Exception):
+    """A problem with the user's input or environment, reported as one clear line."""
+
+
+class ProfileError(K8sSecError):
+    """The profile file is malformed: names the file, the key and what was expected."""
+
+    def __init__(self, path: object, key: str, expected: str, got: object = None) -> None:
+        detail = f" (got {got!r})" if got is not None else ""
+        super().__init__(f"profile {path}: key '{key}' must be {expected}{detail}")
+
+
+class ClusterUnavailable(K8sSecError):
+    """The cluster cannot be reached or used with the credentials given."""

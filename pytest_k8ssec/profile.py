@@ -1,0 +1,184 @@
+"""Profiles: what the cluster under test is expected to enforce, loaded and validated from YAML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ProfileError
+
+SCOPES = ("tenant", "other", "cluster")
+PSA_LEVELS = ("privileged", "baseline", "restricted")
+_ACCESS_KEY = re.compile(r"^(?P<verb>[a-z*]+) (?P<resource>[a-z*.]+)(?:/(?P<sub>[a-z]+))?(?: in (?P<scope>\w+))?$")
+
+
+@dataclass(frozen=True)
+class AccessCase:
+    """One can-i question and its expected answer."""
+
+    verb: str
+    resource: str
+    subresource: str = ""
+    scope: str = "tenant"
+    allowed: bool = False
+
+    @property
+    def label(self) -> str:
+        res = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f"{self.verb} {res} in {self.scope}"
+
+
+@dataclass
+class Profile:
+    """A validated profile. Field names follow the YAML keys."""
+
+    path: str
+    name: str
+    developer_group: str
+    developer_rules: list[dict[str, list[str]]]
+    extra_rules: list[dict[str, list[str]]]
+    user_name: str
+    user_groups: list[str]
+    access_before: list[AccessCase]
+    access_after: list[AccessCase]
+    netpol_enforced: bool = True
+    admission_enforced: bool = True
+    tenant_level: str = "restricted"
+    service_account_gating: bool = True
+    audit_log_path: str | None = None
+    audit_log_command: str | None = None
+    audit_policy: dict[str, Any] = field(default_factory=dict)
+    fail_on_dangling_bindings: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def default_profile_path() -> Path:
+    return Path(str(resources.files("pytest_k8ssec.conformance") / "profiles" / "default.yaml"))
+
+
+def load_profile(path: str | Path | None = None) -> Profile:
+    """Read and validate a profile; errors name the file, the key and what was expected."""
+    path = Path(path) if path else default_profile_path()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ProfileError(path, "(file)", "a readable YAML file", exc.strerror) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "document"
+        raise ProfileError(path, f"(YAML {where})", "valid YAML", getattr(exc, "problem", str(exc))) from None
+    return parse_profile(data, path)
+
+
+def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
+    v = _Validator(path)
+    root = v.mapping(data, "(top level)")
+    v.only(root, "(top level)", {"name", "developer_role", "user", "access", "networkpolicy", "admission", "audit", "checks"})
+    role = v.mapping(root.get("developer_role"), "developer_role")
+    user = v.mapping(root.get("user"), "user")
+    access = v.mapping(root.get("access"), "access")
+    netpol = v.mapping(root.get("networkpolicy", {}), "networkpolicy")
+    adm = v.mapping(root.get("admission", {}), "admission")
+    audit = v.mapping(root.get("audit", {}), "audit")
+    checks = v.mapping(root.get("checks", {}), "checks")
+    level = adm.get("tenant_level", "restricted")
+    if level not in PSA_LEVELS:
+        raise ProfileError(path, "admission.tenant_level", f"one of {', '.join(PSA_LEVELS)}", level)
+    return Profile(
+        path=str(path),
+        name=v.string(root.get("name"), "name"),
+        developer_group=v.string(role.get("group"), "developer_role.group"),
+        developer_rules=v.rules(role.get("rules"), "developer_role.rules"),
+        extra_rules=v.rules(role.get("extra_rules", []), "developer_role.extra_rules"),
+        user_name=v.string(user.get("name"), "user.name"),
+        user_groups=v.strings(user.get("groups"), "user.groups"),
+        access_before=v.access(access.get("before_extra_rules"), "access.before_extra_rules"),
+        access_after=v.access(access.get("after_extra_rules", {}), "access.after_extra_rules"),
+        netpol_enforced=v.boolean(netpol.get("enforced", True), "networkpolicy.enforced"),
+        admission_enforced=v.boolean(adm.get("enforced", True), "admission.enforced"),
+        tenant_level=level,
+        service_account_gating=v.boolean(adm.get("service_account_gating", True), "admission.service_account_gating"),
+        audit_log_path=v.optional_string(audit.get("log_path"), "audit.log_path"),
+        audit_log_command=v.optional_string(audit.get("log_command"), "audit.log_command"),
+        audit_policy=v.audit_policy(audit.get("policy"), "audit.policy"),
+        fail_on_dangling_bindings=v.boolean(checks.get("fail_on_dangling_bindings", False), "checks.fail_on_dangling_bindings"),
+        raw=root,
+    )
+
+
+class _Validator:
+    """Type checks that raise ProfileError with the file and key."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, expected: str, got: Any) -> ProfileError:
+        return ProfileError(self.path, key, expected, got)
+
+    def mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, "a mapping", value)
+        return value
+
+    def only(self, value: dict[str, Any], key: str, allowed: set[str]) -> None:
+        extra = sorted(set(value) - allowed)
+        if extra:
+            raise self.fail(f"{key}.{extra[0]}" if key != "(top level)" else extra[0], f"one of the known keys ({', '.join(sorted(allowed))})", extra[0])
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, "a non-empty string", value)
+        return value
+
+    def optional_string(self, value: Any, key: str) -> str | None:
+        return None if value is None else self.string(value, key)
+
+    def strings(self, value: Any, key: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            raise self.fail(key, "a list of strings", value)
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
+        return value
+
+    def audit_policy(self, value: Any, key: str) -> dict[str, Any]:
+        policy = self.mapping(value, key)
+        if policy.get("apiVersion") != "audit.k8s.io/v1" or policy.get("kind") != "Policy":
+            raise self.fail(key, "an audit.k8s.io/v1 Policy", f"{policy.get('apiVersion')}/{policy.get('kind')}")
+        if not isinstance(policy.get("rules"), list) or not policy["rules"]:
+            raise self.fail(f"{key}.rules", "a non-empty list of audit rules", policy.get("rules"))
+        return policy
+
+    def rules(self, value: Any, key: str) -> list[dict[str, list[str]]]:
+        if not isinstance(value, list) or not value and key.endswith(".rules"):
+            raise self.fail(key, "a non-empty list of RBAC rules", value)
+        for i, rule in enumerate(value):
+            rule = self.mapping(rule, f"{key}[{i}]")
+            self.only(rule, f"{key}[{i}]", {"apiGroups", "resources", "verbs"})
+            for part in ("apiGroups", "resources", "verbs"):
+                self.strings(rule.get(part), f"{key}[{i}].{part}")
+        return value
+
+    def access(self, value: Any, key: str) -> list[AccessCase]:
+        value = self.mapping(value, key)
+        cases = []
+        for question, answer in value.items():
+            m = _ACCESS_KEY.match(str(question))
+            if not m:
+                raise self.fail(f"{key}.{question}", "'<verb> <resource>[/<subresource>] [in tenant|other|cluster]'", question)
+            scope = m["scope"] or "tenant"
+            if scope not in SCOPES:
+                raise self.fail(f"{key}.{question}", f"a scope among {', '.join(SCOPES)}", scope)
+            if not isinstance(answer, bool):
+                raise self.fail(f"{key}.{question}", "yes or no", answer)
+            cases.append(AccessCase(m["verb"], m["resource"], m["sub"] or "", scope, answer))
+        return cases
