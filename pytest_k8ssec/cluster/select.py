@@ -1,0 +1,55 @@
+"""Choosing and opening the cluster a run uses: one context manager for every provider."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator
+
+from ..profile import Profile
+from ..settings import Settings, cache_dir
+from .existing import open_existing
+from .handle import ClusterHandle
+
+log = logging.getLogger(__name__)
+
+
+def choose_provider(settings: Settings) -> tuple[str, str]:
+    """The provider `auto` means here, and why."""
+    if settings.provider != "auto":
+        return settings.provider, "asked for with --k8s-sec-cluster"
+    if settings.kubeconfig or settings.context:
+        return "existing", "a kubeconfig or context was given"
+    from .kind import docker_available
+
+    ok, reason = docker_available()
+    if ok:
+        return "kind", "Docker answers"
+    return "local", f"no kubeconfig given and {reason}"
+
+
+@contextlib.contextmanager
+def open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
+    """Yield a ClusterHandle; clusters this run created are removed on exit unless kept."""
+    provider, why = choose_provider(settings)
+    log.info("k8s-sec: using the %s cluster provider (%s)", provider, why)
+    if provider == "existing":
+        yield open_existing(settings, profile.audit_log_path, profile.audit_log_command)
+        return
+    if provider == "kind":
+        from .kind import kind_cluster
+
+        with kind_cluster(settings, profile) as handle:
+            yield handle
+        return
+    from ..local.cluster import LocalCluster, default_run_dir
+
+    cluster = LocalCluster(default_run_dir(), cache_dir(), settings.k8s_version)
+    already_up = cluster.is_up()
+    handle = cluster.up(profile)
+    handle.details["chosen because"] = why
+    try:
+        yield handle
+    finally:
+        if not already_up and not settings.keep_cluster:
+            cluster.down()

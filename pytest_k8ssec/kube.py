@@ -1,0 +1,85 @@
+"""Connecting to the cluster with the official client, and the preflight checks of a run."""
+
+from __future__ import annotations
+
+import re
+import urllib3
+from dataclasses import dataclass
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from .cluster.handle import ClusterHandle
+from .errors import ClusterUnavailable, K8sSecError
+
+MIN_MINOR = 30  # ValidatingAdmissionPolicy is GA from 1.30; PSP clusters are out of support
+
+# What the suite itself must be allowed to do (verb, group, resource, namespaced).
+REQUIRED_RIGHTS = [
+    ("create", "", "namespaces"),
+    ("delete", "", "namespaces"),
+    ("create", "rbac.authorization.k8s.io", "clusterroles"),
+    ("create", "rbac.authorization.k8s.io", "rolebindings"),
+    ("create", "certificates.k8s.io", "certificatesigningrequests"),
+    ("update", "certificates.k8s.io", "certificatesigningrequests/approval"),
+    ("create", "authorization.k8s.io", "subjectaccessreviews"),
+    ("impersonate", "", "users"),
+    ("create", "", "pods"),
+    ("create", "", "pods/exec"),
+]
+
+
+def api_client(kubeconfig: str, context: str | None = None) -> client.ApiClient:
+    """An ApiClient for a kubeconfig; a malformed one is a one-line error."""
+    try:
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=cfg)
+    except ConfigException as exc:
+        raise K8sSecError(f"cannot use kubeconfig {kubeconfig}: {exc}; pass a valid --kubeconfig or --context") from None
+    except Exception as exc:  # a YAML or key-format error inside the kubeconfig
+        raise K8sSecError(f"cannot read kubeconfig {kubeconfig}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    cfg.retries = urllib3.util.Retry(total=2, connect=2, read=0, backoff_factor=0.2)
+    return client.ApiClient(cfg)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    git_version: str
+    minor: int
+
+
+def server_info(api: client.ApiClient, handle: ClusterHandle) -> ServerInfo:
+    """Reach the server and read its version; unreachable or refused is one clear line."""
+    try:
+        info = client.VersionApi(api).get_code(_request_timeout=10)
+    except ApiException as exc:
+        if exc.status in (401, 403):
+            raise ClusterUnavailable(
+                f"the API server at {api.configuration.host} rejected the credentials in {handle.kubeconfig} "
+                f"(HTTP {exc.status}: expired or wrong?): renew them or pass another --kubeconfig/--context") from None
+        raise ClusterUnavailable(f"the API server at {api.configuration.host} answered HTTP {exc.status}: {exc.reason}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        reason = str(getattr(exc, "reason", exc)).split(": ")[-1]
+        raise ClusterUnavailable(
+            f"cannot reach the API server at {api.configuration.host} ({reason}): is the cluster running? "
+            "check --kubeconfig/--context") from None
+    m = re.match(r"\d+", info.minor or "")
+    minor = int(m.group(0)) if m else 0
+    if minor < MIN_MINOR:
+        raise K8sSecError(f"the cluster runs Kubernetes {info.git_version}; pytest-k8ssec needs 1.{MIN_MINOR} or newer "
+                          "(ValidatingAdmissionPolicy GA, PodSecurityPolicy gone)")
+    return ServerInfo(info.git_version, minor)
+
+
+def missing_rights(api: client.ApiClient) -> list[str]:
+    """Which of the suite's required rights the identity lacks, as `verb resource` strings."""
+    authz = client.AuthorizationV1Api(api)
+    missing = []
+    for verb, group, resource in REQUIRED_RIGHTS:
+        res, _, sub = resource.partition("/")
+        review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=client.V1ResourceAttributes(verb=verb, group=group, resource=res, subresource=sub or None)))
+        if not authz.create_self_subject_access_review(review).status.allowed:
+            missing.append(f"{verb} {resource}")
+    return missing
