@@ -72,6 +72,19 @@ def server_info(api: client.ApiClient, handle: ClusterHandle) -> ServerInfo:
     return ServerInfo(info.git_version, minor)
 
 
+def get_json(api: client.ApiClient, path: str) -> dict:
+    """GET a raw API path (discovery documents) as JSON, with the client's credentials."""
+    import json
+
+    params = api.param_serialize(method="GET", resource_path=path, header_params={"Accept": "application/json"},
+                                 auth_settings=["BearerToken"])
+    response = api.call_api(*params, _request_timeout=30)
+    response.read()
+    if response.status != 200:
+        raise ApiException(status=response.status, reason=response.reason)
+    return json.loads(response.data)
+
+
 def missing_rights(api: client.ApiClient) -> list[str]:
     """Which of the suite's required rights the identity lacks, as `verb resource` strings."""
     authz = client.AuthorizationV1Api(api)

@@ -30,7 +30,7 @@ from ..waits import WaitTimeout, wait_for
 from . import components, hostnet, images
 from .build import Binaries, Builder
 from .layout import API_SERVICE_IP, NODE_IP, PORTS, Layout
-from .pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, write_private
+from ..pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, write_private
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Certificates and kubeconfigs for the local cluster's components, made with `cryptography`."""
+"""Keys, certificates and kubeconfigs made with `cryptography`: for local components and test users."""
 
 from __future__ import annotations
 

@@ -1,0 +1,174 @@
+"""RBAC and users (seed 000, section 1; seed 004 on loose coupling): RBAC-1..5 and USER-1."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from pytest_k8ssec.access import Discovery, Matrix, Question, impersonated_can_i, self_can_i, subject_can_i
+from pytest_k8ssec.bindings import dangling_references
+from pytest_k8ssec.fixtures import require_cluster_changes
+from pytest_k8ssec.waits import wait_counting
+
+behaviour = pytest.mark.behaviour
+
+
+@pytest.fixture(scope="module")
+def discovery(k8s_admin):
+    return Discovery(k8s_admin)
+
+
+def _matrix(cases, lab, discovery, ask) -> Matrix:
+    rows = []
+    for case in cases:
+        q = discovery.for_case(case, lab.namespaces)
+        rows.append((case.label, case.allowed, ask(q)))
+    return Matrix(rows)
+
+
+def _need_user(lab):
+    if lab.user is None:
+        pytest.skip("a certificate user needs a CSR (cluster-scoped): pass --k8s-sec-allow-cluster-changes")
+    return lab.user
+
+
+@behaviour("RBAC-1")
+def test_developer_role_grants_group_members_in_tenant_only(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+    """Any member of the group may use every listed resource in the tenant namespace, and nowhere else."""
+    k8s_evidence["mechanism"] = f"{lab.role_kind} + RoleBinding to group {k8s_profile.developer_group}"
+    member = ("k8ssec-any-member", [k8s_profile.developer_group])
+    rows = []
+    for rule in k8s_profile.developer_rules:
+        for resource in rule["resources"]:
+            base, _, sub = resource.partition("/")
+            for scope in ("tenant", "other"):
+                q = discovery.question("create", base, sub, lab.namespaces[scope])
+                rows.append((f"create {resource} in {scope}", scope == "tenant", subject_can_i(k8s_admin, q, *member)))
+    matrix = Matrix(rows)
+    k8s_evidence["checked"] = len(rows)
+    assert not matrix.mismatches, "group member's rights differ from the role:\n" + matrix.render()
+
+
+@behaviour("USER-1")
+def test_certificate_user_is_seen_with_its_groups(lab, k8s_profile, k8s_evidence):
+    """The CSR-signed certificate authenticates as the user, in its O= groups and system:authenticated."""
+    user = _need_user(lab)
+    from pytest_k8ssec.users import whoami
+
+    k8s_evidence["mechanism"] = "certificates.k8s.io/v1 CSR, signer kubernetes.io/kube-apiserver-client; SelfSubjectReview"
+    name, groups = whoami(user.api())
+    expected = sorted({*k8s_profile.user_groups, "system:authenticated"})
+    k8s_evidence["observed"] = f"user={name} groups={','.join(groups)}"
+    assert (name, groups) == (k8s_profile.user_name, expected), (
+        f"API server sees user={name} groups={groups}; expected user={k8s_profile.user_name} groups={expected}")
+
+
+@behaviour("RBAC-2")
+@pytest.mark.parametrize("method", ["certificate-user", "impersonation", "subjectaccessreview"])
+def test_user_can_i_matches_profile(method, lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+    """can-i answers for the user, asked three ways, equal the profile's expected matrix."""
+    user_name, groups = k8s_profile.user_name, k8s_profile.user_groups
+    if method == "certificate-user":
+        api = _need_user(lab).api()
+        ask = lambda q: self_can_i(api, q)  # noqa: E731
+    elif method == "impersonation":
+        group = k8s_profile.developer_group
+        ask = lambda q: impersonated_can_i(k8s_admin, q, user_name, group)  # noqa: E731
+    else:
+        ask = lambda q: subject_can_i(k8s_admin, q, user_name, groups)  # noqa: E731
+    k8s_evidence["mechanism"] = {"certificate-user": "SelfSubjectAccessReview as the certificate user",
+                                 "impersonation": "SelfSubjectAccessReview with Impersonate-User/Group",
+                                 "subjectaccessreview": "SubjectAccessReview"}[method]
+    matrix = _matrix(k8s_profile.access_before, lab, discovery, ask)
+    k8s_evidence["checked"] = len(matrix.rows)
+    assert not matrix.mismatches, f"can-i answers ({method}) differ from the profile:\n" + matrix.render()
+
+
+@behaviour("RBAC-3")
+def test_role_update_takes_effect_without_restart(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+    """After the role gains the extra rules, the user's answers change, with no restart."""
+    user = _need_user(lab)
+    if not k8s_profile.extra_rules:
+        pytest.skip("the profile adds no extra rules")
+    rbac = client.RbacAuthorizationV1Api(k8s_admin)
+    read, patch = ((rbac.read_cluster_role, rbac.patch_cluster_role) if lab.role_kind == "ClusterRole" else
+                   (lambda n: rbac.read_namespaced_role(n, lab.tenant), lambda n, b: rbac.patch_namespaced_role(n, lab.tenant, b)))
+    original = [k8s_admin.sanitize_for_serialization(r) for r in read(lab.role_name).rules]
+    api = user.api()
+    k8s_evidence["mechanism"] = f"{lab.role_kind} patched; SelfSubjectAccessReview as the certificate user"
+    patch(lab.role_name, {"rules": k8s_profile.developer_rules + k8s_profile.extra_rules})
+    try:
+        matrix, attempts = wait_counting(
+            "the role update to take effect", lambda: _matrix(k8s_profile.access_after, lab, discovery, lambda q: self_can_i(api, q)),
+            timeout=30, ready=lambda m: not m.mismatches)
+    except AssertionError:
+        matrix = _matrix(k8s_profile.access_after, lab, discovery, lambda q: self_can_i(api, q))
+        pytest.fail("after the role update, can-i answers differ from the profile:\n" + matrix.render(), pytrace=False)
+    finally:
+        patch(lab.role_name, {"rules": original})
+    k8s_evidence["attempts"] = attempts
+
+
+@behaviour("RBAC-4")
+def test_subject_access_review_for_any_user_follows_bindings(k8s_run, k8s_admin, k8s_cluster, k8s_evidence):
+    """SAR for system:node:<x> in system:nodes, `use` on a named policy: false before a ClusterRoleBinding, true after."""
+    require_cluster_changes(k8s_cluster, "RBAC-4 (a ClusterRoleBinding)")
+    user, group = f"system:node:{k8s_run.name('master')}", "system:nodes"
+    policy = k8s_run.name("restricted")
+    q = Question("use", "policy", "podsecuritypolicies", name=policy)
+    k8s_evidence["mechanism"] = "SubjectAccessReview and impersonation"
+    before = (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, group))
+    assert before == (False, False), f"before any binding: SAR/impersonation said {before}, expected no/no"
+    role = k8s_run.name("use-restricted")
+    k8s_run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+                    "rules": [{"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"],
+                               "resourceNames": [policy]}]})
+    k8s_run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    after, attempts = wait_counting(
+        "the ClusterRoleBinding to take effect",
+        lambda: (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, group)),
+        timeout=30, ready=lambda a: a == (True, True))
+    other = Question("use", "policy", "podsecuritypolicies", name=k8s_run.name("privileged"))
+    assert not subject_can_i(k8s_admin, other, user, [group]), "the binding also granted `use` on a policy it does not name"
+    k8s_evidence["observed"] = f"before={before} after={after} attempts={attempts}"
+
+
+@behaviour("RBAC-4")
+def test_three_ways_of_asking_agree_for_the_certificate_user(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+    """SubjectAccessReview, impersonation and the user's own requests give the same answers."""
+    api = _need_user(lab).api()
+    k8s_evidence["mechanism"] = "SAR vs impersonation vs SelfSubjectAccessReview"
+    disagreements = []
+    for case in k8s_profile.access_before:
+        q = discovery.for_case(case, lab.namespaces)
+        answers = (self_can_i(api, q), subject_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups),
+                   impersonated_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.developer_group))
+        if len(set(answers)) > 1:
+            disagreements.append(f"{case.label}: user={answers[0]} sar={answers[1]} impersonation={answers[2]}")
+    assert not disagreements, "the ways of asking disagree:\n" + "\n".join(disagreements)
+
+
+@behaviour("RBAC-5")
+def test_dangling_binding_is_accepted_grants_nothing_and_is_found(lab, k8s_run, k8s_admin, k8s_profile, k8s_evidence):
+    """A RoleBinding to a missing Role and a missing service account is accepted, grants nothing, and is reported."""
+    ghost_sa, ghost_role = "k8ssec-ghost-sa", k8s_run.name("ghost-role")
+    name = k8s_run.name("dangling")
+    k8s_run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": {"name": name, "namespace": lab.tenant},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ghost_role},
+                    "subjects": [{"kind": "ServiceAccount", "name": ghost_sa, "namespace": lab.tenant}]})
+    q = Question("list", "", "pods", namespace=lab.tenant)
+    assert not subject_can_i(k8s_admin, q, f"system:serviceaccount:{lab.tenant}:{ghost_sa}",
+                             ["system:serviceaccounts", f"system:serviceaccounts:{lab.tenant}"]), \
+        "a binding to a missing role granted rights"
+    found = {str(d) for d in dangling_references(k8s_admin, lab.tenant)}
+    k8s_evidence["mechanism"] = "RoleBinding/ClusterRoleBinding scan"
+    assert f"RoleBinding/{lab.tenant}/{name} -> missing Role {ghost_role}" in found, found
+    assert f"RoleBinding/{lab.tenant}/{name} -> missing ServiceAccount {lab.tenant}/{ghost_sa}" in found, found
+    ours = f"k8ssec-{k8s_run.id}-"
+    elsewhere = [str(d) for d in dangling_references(k8s_admin) if ours not in d.binding]
+    k8s_evidence["dangling elsewhere"] = "; ".join(elsewhere) or "none"
+    if k8s_profile.fail_on_dangling_bindings:
+        assert not elsewhere, "dangling references on the cluster:\n" + "\n".join(elsewhere)

@@ -1,0 +1,112 @@
+"""can-i answers: as a certificate user, for any user/group (SubjectAccessReview), by impersonation.
+
+Resources are resolved through API discovery, so a misspelled resource or a made-up subresource
+is an error instead of a silent "yes" from a wildcard rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from kubernetes import client
+
+from .errors import K8sSecError
+from .kube import get_json
+from .profile import AccessCase
+
+
+@dataclass(frozen=True)
+class Question:
+    """One can-i question in terms the authorizer understands."""
+
+    verb: str
+    group: str
+    resource: str
+    subresource: str = ""
+    namespace: str | None = None
+    name: str | None = None
+
+    def attributes(self) -> client.V1ResourceAttributes:
+        return client.V1ResourceAttributes(verb=self.verb, group=self.group, resource=self.resource,
+                                           subresource=self.subresource or None, namespace=self.namespace, name=self.name)
+
+
+class Discovery:
+    """Which group serves a resource, and which subresources exist, from the server's discovery."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._resources: dict[str, tuple[str, bool, set[str]]] = {}
+        for group, version in _group_versions(api):
+            path = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+            data = get_json(api, path)
+            for res in data.get("resources", []):
+                base, _, sub = res["name"].partition("/")
+                known = self._resources.setdefault(base, (group, res.get("namespaced", False), set()))
+                if sub:
+                    known[2].add(sub)
+
+    def question(self, verb: str, resource: str, subresource: str = "", namespace: str | None = None) -> Question:
+        if resource not in self._resources:
+            raise K8sSecError(f"resource {resource!r} is not served by this cluster (API discovery); fix the profile")
+        group, namespaced, subs = self._resources[resource]
+        if subresource and subresource not in subs:
+            raise K8sSecError(f"{resource}/{subresource} is not a subresource this cluster serves "
+                              f"(known: {', '.join(sorted(subs)) or 'none'}); fix the profile")
+        return Question(verb, group, resource, subresource, namespace if namespaced else None)
+
+    def for_case(self, case: AccessCase, namespaces: dict[str, str]) -> Question:
+        return self.question(case.verb, case.resource, case.subresource, namespaces.get(case.scope))
+
+
+def _group_versions(api: client.ApiClient) -> list[tuple[str, str]]:
+    out = [("", "v1")]
+    for group in client.ApisApi(api).get_api_versions().groups:
+        out.append((group.name, group.preferred_version.version))
+    return out
+
+
+def self_can_i(api: client.ApiClient, q: Question) -> bool:
+    """The answer for whoever `api` authenticates as (SelfSubjectAccessReview)."""
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=q.attributes()))
+    return bool(client.AuthorizationV1Api(api).create_self_subject_access_review(review).status.allowed)
+
+
+def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str]) -> bool:
+    """The answer for any user and groups, asked by the admin (SubjectAccessReview)."""
+    review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
+        resource_attributes=q.attributes(), user=user, groups=groups))
+    return bool(client.AuthorizationV1Api(admin).create_subject_access_review(review).status.allowed)
+
+
+def impersonated_can_i(admin: client.ApiClient, q: Question, user: str, group: str | None = None) -> bool:
+    """The answer with `--as user [--as-group group]`: impersonation, then SelfSubjectAccessReview.
+
+    The Python client sends each header once, so at most one group can be impersonated.
+    """
+    imp = client.ApiClient(admin.configuration)
+    imp.set_default_header("Impersonate-User", user)
+    if group:
+        imp.set_default_header("Impersonate-Group", group)
+    return self_can_i(imp, q)
+
+
+@dataclass
+class Matrix:
+    """Expected and observed can-i answers, with a readable rendering of both and their diff."""
+
+    rows: list[tuple[str, bool, bool]]  # (question label, expected, observed)
+
+    @property
+    def mismatches(self) -> list[tuple[str, bool, bool]]:
+        return [row for row in self.rows if row[1] != row[2]]
+
+    def render(self) -> str:
+        width = max(len(label) for label, _, _ in self.rows)
+        lines = [f"{'can-i':{width}}  expected  observed", f"{'-' * width}  --------  --------"]
+        for label, expected, observed in self.rows:
+            mark = "" if expected == observed else "   <-- MISMATCH"
+            lines.append(f"{label:{width}}  {_yn(expected):8}  {_yn(observed):8}{mark}")
+        return "\n".join(lines)
+
+
+def _yn(value: bool) -> str:
+    return "yes" if value else "no"

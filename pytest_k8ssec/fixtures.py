@@ -1,0 +1,169 @@
+"""Session fixtures of a k8s-sec run: the cluster, the admin client, the run and the lab subjects.
+
+Registered by the plugin only when --k8s-sec is given. A cluster that cannot be used stops
+the whole session with one line (pytest.exit), instead of one error per test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import pytest
+from kubernetes import client
+
+from .cluster.handle import ClusterHandle
+from .cluster.select import open_cluster
+from .errors import K8sSecError
+from .kube import api_client, missing_rights, server_info
+from .profile import Profile
+from .settings import Settings
+from .subjects import Run, delete_run, stale_runs
+from .users import KeyStore, User, create_user
+
+log = logging.getLogger(__name__)
+EXIT_CLUSTER = 3
+
+
+@dataclass
+class K8sSecSession:
+    """What the plugin knows about this run, shared by fixtures and the report."""
+
+    settings: Settings
+    profile: Profile
+    selection: set[str] | None
+    handle: ClusterHandle | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+SESSION_KEY = pytest.StashKey[K8sSecSession]()
+
+
+def _fail(message: str) -> None:
+    pytest.exit(f"k8s-sec: {message}", returncode=EXIT_CLUSTER)
+
+
+@pytest.fixture(scope="session")
+def k8s_session(request: pytest.FixtureRequest) -> K8sSecSession:
+    return request.config.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def k8s_profile(k8s_session: K8sSecSession) -> Profile:
+    return k8s_session.profile
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster(k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
+    """The cluster under test, reachable and with the rights the suite needs."""
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(open_cluster(k8s_session.settings, k8s_session.profile))
+            api = api_client(str(handle.kubeconfig), handle.context)
+            info = server_info(api, handle)
+            missing = missing_rights(api)
+        except K8sSecError as exc:
+            stack.close()
+            _fail(str(exc))
+            raise  # unreachable: pytest.exit raises
+        if missing:
+            stack.close()
+            _fail(f"the identity in {handle.kubeconfig} lacks rights the suite needs: {', '.join(missing)}; "
+                  "use an admin kubeconfig")
+        handle.git_version, handle.server_version = info.git_version, (1, info.minor)
+        handle.node_names = [n.metadata.name for n in client.CoreV1Api(api).list_node().items]
+        k8s_session.handle = handle
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def k8s_admin(k8s_cluster: ClusterHandle) -> client.ApiClient:
+    return api_client(str(k8s_cluster.kubeconfig), k8s_cluster.context)
+
+
+@pytest.fixture(scope="session")
+def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator[Run]:
+    """This run: removes what killed runs left, labels everything, removes it all at the end."""
+    run = Run(k8s_admin)
+    for stale in stale_runs(k8s_admin, run.id):
+        left = delete_run(k8s_admin, stale)
+        note = f"removed the leftovers of killed run {stale}" + (f" (still there: {', '.join(left)})" if left else "")
+        k8s_session.notes.append(note)
+        log.warning("k8s-sec: %s", note)
+    run.start()
+    try:
+        yield run
+    finally:
+        remaining = run.finish()
+        if remaining:
+            k8s_session.notes.append(f"run {run.id} could not remove: {', '.join(remaining)}")
+
+
+@pytest.fixture(scope="session")
+def k8s_keys() -> Iterator[KeyStore]:
+    keys = KeyStore()
+    yield keys
+    keys.close()
+
+
+@dataclass
+class Lab:
+    """The seeds' lab with unique names: namespaces, the developer role and its binding, a user."""
+
+    tenant: str
+    other: str
+    role_name: str
+    role_kind: str
+    binding_name: str
+    user: User | None
+
+    @property
+    def namespaces(self) -> dict[str, str]:
+        return {"tenant": self.tenant, "other": self.other, "cluster": ""}
+
+
+@pytest.fixture(scope="session")
+def lab(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k8s_profile: Profile,
+        k8s_keys: KeyStore) -> Lab:
+    """RBAC-1 and USER-1: the developer role bound to the group in the tenant namespace, and the user."""
+    tenant = k8s_run.namespace("development")
+    other = k8s_run.namespace("other")
+    role_name = k8s_run.name("developer")
+    cluster_scoped = k8s_cluster.may_change_cluster
+    role_kind = "ClusterRole" if cluster_scoped else "Role"
+    role: dict[str, Any] = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": role_kind,
+                            "metadata": {"name": role_name}, "rules": k8s_profile.developer_rules}
+    if not cluster_scoped:
+        role["metadata"]["namespace"] = tenant
+    k8s_run.create(role)
+    binding_name = k8s_run.name("developer-binding")
+    k8s_run.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": binding_name, "namespace": tenant},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": k8s_profile.developer_group}],
+    })
+    user = None
+    if cluster_scoped:  # a CSR is cluster-scoped
+        user = create_user(k8s_run, k8s_admin, k8s_keys, k8s_profile.user_name, k8s_profile.user_groups, "user")
+    return Lab(tenant, other, role_name, role_kind, binding_name, user)
+
+
+@pytest.fixture
+def k8s_evidence(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A case's evidence for the report: what mechanism it tested and what it observed."""
+    from .report import EVIDENCE_KEY
+
+    evidence: dict[str, Any] = {}
+    request.node.stash[EVIDENCE_KEY] = evidence
+    return evidence
+
+
+def require_cluster_changes(handle: ClusterHandle, what: str) -> None:
+    """Skip a case that needs a cluster-scoped change the user did not allow."""
+    if not handle.may_change_cluster:
+        pytest.skip(f"{what} needs a cluster-scoped change: this cluster was not created by the plugin; "
+                    "pass --k8s-sec-allow-cluster-changes to allow it")

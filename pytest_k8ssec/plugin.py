@@ -1,0 +1,134 @@
+"""The pytest plugin: options, collection of the installed suite, behaviour selection, report hooks.
+
+It only wires hooks and options; the work is done in the concern modules. Without --k8s-sec
+(or --k8s-sec-cleanup) it changes nothing in a test run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .behaviours import BEHAVIOURS, parse_selection
+from .errors import K8sSecError
+from .profile import load_profile
+from .settings import DEFAULT_K8S_VERSION, PROVIDERS, Settings
+
+OPTIONS: list[tuple[str, dict]] = [
+    ("--k8s-sec", dict(action="store_true", help="run the Kubernetes security conformance suite")),
+    ("--k8s-sec-cluster", dict(choices=PROVIDERS, help="which cluster: auto (default), local, kind or existing")),
+    ("--context", dict(metavar="NAME", help="kubeconfig context of an existing cluster")),
+    ("--k8s-sec-profile", dict(metavar="FILE", help="YAML profile of what the cluster must enforce (default: the seeds' lab)")),
+    ("--k8s-sec-report", dict(metavar="DIR", help="write the certification report (JSON and Markdown) to DIR")),
+    ("--k8s-sec-keep-cluster", dict(action="store_true", default=None, help="keep a cluster the plugin created, and reuse it next run")),
+    ("--k8s-sec-allow-cluster-changes", dict(action="store_true", default=None,
+                                             help="allow cluster-scoped changes on a cluster the plugin did not create")),
+    ("--k8s-sec-k8s-version", dict(metavar="VERSION", help=f"Kubernetes release for the local and kind clusters (default {DEFAULT_K8S_VERSION})")),
+    ("--k8s-sec-behaviours", dict(metavar="IDS", help="comma-separated behaviour IDs to run (default: all)")),
+    ("--k8s-sec-cleanup", dict(action="store_true", default=None, help="only remove what earlier killed runs left on the cluster, then exit")),
+    ("--k8s-sec-kind-image", dict(metavar="IMAGE", help="kind node image (default: pinned per Kubernetes version)")),
+    ("--k8s-sec-kind-workers", dict(metavar="N", type=int, help="kind worker nodes (default 1)")),
+    ("--k8s-sec-calico-manifest", dict(metavar="URL_OR_FILE", help="Calico manifest for kind (default: the pinned release)")),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("k8s-sec", "Kubernetes security conformance")
+    for flag, kwargs in OPTIONS:
+        dest = flag.lstrip("-").replace("-", "_")
+        group.addoption(flag, dest=dest, **kwargs)
+        parser.addini(dest, help=kwargs["help"], default=None)
+    # --kubeconfig belongs to pytest-kind (a dependency), whose option we share; this is its ini twin.
+    parser.addini("k8s_sec_kubeconfig", help="kubeconfig of an existing cluster (as --kubeconfig)", default=None)
+
+
+def _option(config: pytest.Config, flag: str):
+    dest = flag.lstrip("-").replace("-", "_")
+    value = config.getoption(dest, None)
+    if value is None:
+        value = config.getini("k8s_sec_kubeconfig" if dest == "kubeconfig" else dest)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+    return value
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    def path(flag: str) -> Path | None:
+        value = _option(config, flag)
+        return Path(value) if value else None
+
+    return Settings(
+        provider=_option(config, "--k8s-sec-cluster") or "auto",
+        kubeconfig=path("--kubeconfig"),
+        context=_option(config, "--context") or None,
+        profile=path("--k8s-sec-profile"),
+        report_dir=path("--k8s-sec-report"),
+        keep_cluster=bool(_option(config, "--k8s-sec-keep-cluster")),
+        allow_cluster_changes=bool(_option(config, "--k8s-sec-allow-cluster-changes")),
+        k8s_version=_option(config, "--k8s-sec-k8s-version") or DEFAULT_K8S_VERSION,
+        behaviours=_option(config, "--k8s-sec-behaviours") or None,
+        kind_node_image=_option(config, "--k8s-sec-kind-image") or None,
+        kind_workers=int(_option(config, "--k8s-sec-kind-workers") or 1),
+        calico_manifest=_option(config, "--k8s-sec-calico-manifest") or None,
+        cleanup_only=bool(_option(config, "--k8s-sec-cleanup")),
+    )
+
+
+def suite_dir() -> Path:
+    """Where the installed conformance suite lives."""
+    from importlib import resources
+
+    return Path(str(resources.files("pytest_k8ssec.conformance")))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "behaviour(id): the documented behaviour ID a k8s-sec case asserts")
+    if not (_option(config, "--k8s-sec") or _option(config, "--k8s-sec-cleanup")):
+        return
+    try:
+        settings = read_settings(config)
+        profile = load_profile(settings.profile)
+        selection = parse_selection(settings.behaviours)
+        if settings.report_dir:
+            _check_writable(settings.report_dir)
+    except K8sSecError as exc:
+        raise pytest.UsageError(f"k8s-sec: {exc}") from None
+    from . import fixtures, report
+
+    session = fixtures.K8sSecSession(settings, profile, selection)
+    config.stash[fixtures.SESSION_KEY] = session
+    config.pluginmanager.register(fixtures, "k8ssec-fixtures")
+    config.pluginmanager.register(report.ReportPlugin(session), "k8ssec-report")
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(suite_dir())]
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".k8ssec-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise K8sSecError(f"report directory {directory} is not writable ({exc.strerror}): pass another --k8s-sec-report") from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from . import fixtures
+
+    session = config.stash.get(fixtures.SESSION_KEY, None)
+    if session is None or session.selection is None:
+        return
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("behaviour")
+        (keep if marker and marker.args[0] in session.selection else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def behaviour_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("behaviour")
+    return marker.args[0] if marker and marker.args and marker.args[0] in BEHAVIOURS else None

@@ -1,0 +1,113 @@
+"""The certification report: per case its behaviour ID, mechanism, verdict and evidence.
+
+Written as JSON and Markdown to --k8s-sec-report, and as JUnit properties for --junitxml.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .behaviours import BEHAVIOURS
+
+EVIDENCE_KEY = pytest.StashKey[dict]()
+
+
+def verdict_of(report: pytest.TestReport) -> str | None:
+    """The case's verdict from the phase that decides it; None while undecided."""
+    if report.when == "call":
+        return "pass" if report.passed else ("skip" if report.skipped else "fail")
+    if report.when == "setup" and not report.passed:
+        return "skip" if report.skipped else "error"
+    if report.when == "teardown" and report.failed:
+        return "error"
+    return None
+
+
+class ReportPlugin:
+    """Collects one record per case and writes the report at the end of the session."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        marker = item.get_closest_marker("behaviour")
+        behaviour = marker.args[0] if marker else None
+        verdict = verdict_of(report)
+        if verdict is None or behaviour is None:
+            return
+        evidence = item.stash.get(EVIDENCE_KEY, {})
+        record = {
+            "case": item.nodeid.split("::", 1)[-1],
+            "behaviour": behaviour,
+            "title": BEHAVIOURS.get(behaviour, ""),
+            "mechanism": evidence.get("mechanism", ""),
+            "verdict": verdict,
+            "evidence": {k: v for k, v in evidence.items() if k != "mechanism"},
+        }
+        if verdict in ("fail", "error"):
+            record["failure"] = str(report.longrepr.reprcrash.message if hasattr(report.longrepr, "reprcrash") else report.longrepr)[:2000]
+        if verdict == "skip" and isinstance(report.longrepr, tuple):
+            record["reason"] = report.longrepr[2]
+        self.session.results = [r for r in self.session.results if r["case"] != record["case"]] + [record]
+        report.user_properties += [("behaviour", behaviour), ("mechanism", record["mechanism"]), ("verdict", verdict)]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        directory = self.session.settings.report_dir
+        if directory is None or not self.session.results:
+            return
+        data = self.document()
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "k8s-sec-report.json").write_text(json.dumps(data, indent=2, default=str))
+        (directory / "k8s-sec-report.md").write_text(render_markdown(data))
+
+    def document(self) -> dict[str, Any]:
+        handle = self.session.handle
+        return {
+            "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "profile": self.session.profile.name,
+            "cluster": {
+                "provider": handle.provider if handle else None,
+                "version": handle.git_version if handle else None,
+                "netpol_enforcer": handle.netpol_enforcer if handle else None,
+            },
+            "summary": _summary(self.session.results),
+            "notes": self.session.notes,
+            "cases": self.session.results,
+        }
+
+
+def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
+    summary: dict[str, int] = {}
+    for record in results:
+        summary[record["verdict"]] = summary.get(record["verdict"], 0) + 1
+    return summary
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    cluster = data["cluster"]
+    lines = [
+        "# Kubernetes security certification report",
+        "",
+        f"- Cluster: {cluster['provider']} {cluster['version']} (NetworkPolicy: {cluster['netpol_enforcer'] or 'unknown'})",
+        f"- Profile: {data['profile']}",
+        f"- Generated: {data['generated']}",
+        f"- Summary: " + ", ".join(f"{n} {v}" for v, n in sorted(data["summary"].items())),
+        "",
+        "| Behaviour | Case | Mechanism | Verdict | Evidence |",
+        "|---|---|---|---|---|",
+    ]
+    for r in sorted(data["cases"], key=lambda r: (r["behaviour"], r["case"])):
+        detail = r.get("failure") or r.get("reason") or "; ".join(f"{k}: {v}" for k, v in r["evidence"].items())
+        detail = detail.replace("|", "\\|").replace("\n", " ")[:300]
+        lines.append(f"| {r['behaviour']} | `{r['case']}` | {r['mechanism']} | **{r['verdict']}** | {detail} |")
+    if data["notes"]:
+        lines += ["", "## Notes", *[f"- {n}" for n in data["notes"]]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,218 @@
+"""What a run creates on the cluster: unique labelled names, a heartbeat, and removal by label.
+
+Every object carries the run label, so teardown (and the next run, after a SIGKILL) finds it by
+label. A run proves it is alive with a Lease it renews; another run's objects are removed only
+once their Lease has gone stale, so concurrent runs never touch each other.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client, dynamic
+from kubernetes.client.rest import ApiException
+
+from .waits import wait_for
+
+log = logging.getLogger(__name__)
+
+RUN_LABEL = "k8ssec.io/run"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pytest-k8ssec"}
+CREATED_ANNOTATION = "k8ssec.io/created"
+ADDED_LABELS_ANNOTATION = "k8ssec.io/added-labels"
+LEASE_NAME = "k8ssec-run"
+HEARTBEAT_SECONDS = 10
+STALE_AFTER = datetime.timedelta(seconds=60)
+
+# Cluster-scoped kinds a run may create; namespaced objects live in the run's namespaces.
+CLUSTER_KINDS = [
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
+]
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclass
+class Run:
+    """One run of the suite on one cluster: its id, labels and the objects it made."""
+
+    api: client.ApiClient
+    id: str = field(default_factory=lambda: secrets.token_hex(3))
+
+    def __post_init__(self) -> None:
+        self.dyn = dynamic.DynamicClient(self.api)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.control_ns = self.name("run")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {RUN_LABEL: self.id, **MANAGED_BY}
+
+    def name(self, base: str) -> str:
+        """A unique DNS-1123 name for this run."""
+        return f"k8ssec-{self.id}-{base}"[:63].rstrip("-")
+
+    def metadata(self, name: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "name": name,
+            "labels": {**self.labels, **(labels or {})},
+            "annotations": {CREATED_ANNOTATION: _now().isoformat(timespec="seconds")},
+        }
+        if namespace:
+            meta["namespace"] = namespace
+        return meta
+
+    # -- creation ------------------------------------------------------------------------
+    def create(self, manifest: dict[str, Any]) -> Any:
+        """Create an object, adding the run's labels and creation time to its metadata."""
+        meta = manifest.setdefault("metadata", {})
+        meta.setdefault("labels", {}).update(self.labels)
+        meta.setdefault("annotations", {})[CREATED_ANNOTATION] = _now().isoformat(timespec="seconds")
+        resource = self.dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+        return resource.create(body=manifest, namespace=meta.get("namespace"))
+
+    def namespace(self, base: str, labels: dict[str, str] | None = None) -> str:
+        name = self.name(base)
+        self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}})
+        return name
+
+    # -- liveness ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the run's control namespace and Lease, and renew it in the background."""
+        self.namespace("run")
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": LEASE_NAME, "namespace": self.control_ns},
+            "spec": {"holderIdentity": self.id, "leaseDurationSeconds": int(STALE_AFTER.total_seconds()),
+                     "renewTime": _micro(_now())},
+        }
+        self.create(lease)
+        self._thread = threading.Thread(target=self._heartbeat, name=f"k8ssec-heartbeat-{self.id}", daemon=True)
+        self._thread.start()
+
+    def _heartbeat(self) -> None:
+        coord = client.CoordinationV1Api(self.api)
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                coord.patch_namespaced_lease(LEASE_NAME, self.control_ns, {"spec": {"renewTime": _micro(_now())}})
+            except Exception as exc:  # a missed beat is harmless until STALE_AFTER
+                log.debug("heartbeat failed: %s", exc)
+
+    def finish(self, timeout: float = 90) -> list[str]:
+        """Stop the heartbeat and remove everything labelled with this run; return what remains."""
+        self._stop.set()
+        return delete_run(self.api, self.id, timeout=timeout)
+
+
+def _micro(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def labelled(api: client.ApiClient, run_id: str | None = None) -> list[str]:
+    """Every object on the cluster carrying the run label (of one run, or of any)."""
+    selector = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
+    dyn = dynamic.DynamicClient(api)
+    found = []
+    for api_version, kind in [("v1", "Namespace"), *CLUSTER_KINDS]:
+        try:
+            items = dyn.resources.get(api_version=api_version, kind=kind).get(label_selector=selector).items
+        except (ApiException, dynamic.exceptions.ResourceNotFoundError):
+            continue
+        found += [f"{kind}/{item.metadata.name}" for item in items]
+    for ns in _namespaces_with_added_labels(api):
+        if run_id is None or run_id in ns.metadata.annotations.get(ADDED_LABELS_ANNOTATION, ""):
+            found.append(f"labels on Namespace/{ns.metadata.name}")
+    return found
+
+
+def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[str]:
+    """Delete every object of one run, wait until it is gone; return what still remains."""
+    selector = f"{RUN_LABEL}={run_id}"
+    dyn = dynamic.DynamicClient(api)
+    for api_version, kind in [*CLUSTER_KINDS, ("v1", "Namespace")]:
+        try:
+            resource = dyn.resources.get(api_version=api_version, kind=kind)
+            for item in resource.get(label_selector=selector).items:
+                _ignore_missing(lambda: resource.delete(name=item.metadata.name, body={"propagationPolicy": "Background"}))
+        except (ApiException, dynamic.exceptions.ResourceNotFoundError) as exc:
+            log.debug("cannot list %s: %s", kind, exc)
+    for ns in _namespaces_with_added_labels(api):
+        remove_added_labels(api, ns.metadata.name, run_id)
+    try:
+        wait_for(f"the objects of run {run_id} to be deleted", lambda: labelled(api, run_id), timeout=timeout,
+                 ready=lambda left: not left)
+    except AssertionError:
+        pass
+    return labelled(api, run_id)
+
+
+def _ignore_missing(call) -> None:
+    try:
+        call()
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def stale_runs(api: client.ApiClient, own_id: str) -> list[str]:
+    """Runs whose objects remain but whose Lease is gone or has not been renewed for a while."""
+    ids: set[str] = set()
+    dyn = dynamic.DynamicClient(api)
+    for api_version, kind in [("v1", "Namespace"), *CLUSTER_KINDS]:
+        try:
+            for item in dyn.resources.get(api_version=api_version, kind=kind).get(label_selector=RUN_LABEL).items:
+                ids.add(item.metadata.labels[RUN_LABEL])
+        except (ApiException, dynamic.exceptions.ResourceNotFoundError):
+            continue
+    for ns in _namespaces_with_added_labels(api):
+        ids.update(ns.metadata.annotations[ADDED_LABELS_ANNOTATION].split("=")[0:1])
+    ids.discard(own_id)
+    coord = client.CoordinationV1Api(api)
+    stale = []
+    for run_id in sorted(ids):
+        try:
+            lease = coord.read_namespaced_lease(LEASE_NAME, f"k8ssec-{run_id}-run")
+            renewed = lease.spec.renew_time
+            if renewed and _now() - renewed < STALE_AFTER:
+                continue
+        except ApiException as exc:
+            if exc.status != 404:
+                continue
+        stale.append(run_id)
+    return stale
+
+
+# -- labels a run adds to namespaces it did not create -------------------------------------
+def _namespaces_with_added_labels(api: client.ApiClient) -> list[Any]:
+    return [ns for ns in client.CoreV1Api(api).list_namespace().items
+            if (ns.metadata.annotations or {}).get(ADDED_LABELS_ANNOTATION)]
+
+
+def add_labels(api: client.ApiClient, namespace: str, run_id: str, labels: dict[str, str]) -> None:
+    """Label a namespace the run did not create, recording the keys so they can be removed."""
+    record = f"{run_id}=" + ",".join(sorted(labels))
+    client.CoreV1Api(api).patch_namespace(namespace, {"metadata": {"labels": labels, "annotations": {ADDED_LABELS_ANNOTATION: record}}})
+
+
+def remove_added_labels(api: client.ApiClient, namespace: str, run_id: str) -> None:
+    core = client.CoreV1Api(api)
+    ns = core.read_namespace(namespace)
+    record = (ns.metadata.annotations or {}).get(ADDED_LABELS_ANNOTATION, "")
+    owner, _, keys = record.partition("=")
+    if owner != run_id:
+        return
+    patch = {"metadata": {"labels": {k: None for k in keys.split(",") if k}, "annotations": {ADDED_LABELS_ANNOTATION: None}}}
+    core.patch_namespace(namespace, patch)
