@@ -1,0 +1,63 @@
+"""Pod manifests the cases create, as plain dicts built from the cluster's images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .cluster.handle import Images
+
+SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+def _container(images: Images, image: str, security: dict[str, Any], command: list[str] | None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "main", "image": image, "imagePullPolicy": images.pull_policy,
+                                 "securityContext": security}
+    if command:
+        container["command"] = command
+    return container
+
+
+def pod(name: str, namespace: str, images: Images, *, image: str | None = None, security: dict[str, Any] | None = None,
+        pod_security: dict[str, Any] | None = None, command: list[str] | None = SLEEP, labels: dict[str, str] | None = None,
+        service_account: str | None = None, host_network: bool = False, node: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": [_container(images, image or images.busybox, security or {}, command)],
+        "terminationGracePeriodSeconds": 1,
+        "automountServiceAccountToken": False,
+    }
+    if pod_security:
+        spec["securityContext"] = pod_security
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    if host_network:
+        spec["hostNetwork"] = True
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})}, "spec": spec}
+
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+}
+NON_ROOT_POD = {"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def non_root_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict[str, Any]:
+    """The seeds' non-root pod (runAsUser 1000, fsGroup 2000, no privilege escalation), restricted-compliant."""
+    return pod(name, namespace, images, image=images.busybox_nonroot, security=dict(RESTRICTED_CONTAINER),
+               pod_security=dict(NON_ROOT_POD), **kw)
+
+
+def privileged_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict[str, Any]:
+    """The seeds' escape: privileged, on the host network, so it sees the node's interfaces."""
+    return pod(name, namespace, images, security={"privileged": True}, host_network=True, **kw)
+
+
+def root_image_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict[str, Any]:
+    """Restricted-compliant except that its image runs as root and no runAsUser overrides it (PSP-5)."""
+    return pod(name, namespace, images, image=images.root_user, security=dict(RESTRICTED_CONTAINER),
+               pod_security={"seccompProfile": {"type": "RuntimeDefault"}}, **kw)
