@@ -61,3 +61,42 @@ def root_image_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict
     """Restricted-compliant except that its image runs as root and no runAsUser overrides it (PSP-5)."""
     return pod(name, namespace, images, image=images.root_user, security=dict(RESTRICTED_CONTAINER),
                pod_security={"seccompProfile": {"type": "RuntimeDefault"}}, **kw)
+
+
+def create_and_wait_running(core: Any, manifest: dict[str, Any], timeout: float = 60) -> Any:
+    """Create a pod and wait until it runs; a pod that cannot start is reported with its reason."""
+    from .waits import wait_for
+
+    ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    core.create_namespaced_pod(ns, manifest)
+    seen: dict[str, Any] = {}
+
+    def phase() -> str:
+        seen["pod"] = pod = core.read_namespaced_pod(name, ns)
+        reason, message = waiting_reason(pod)
+        return f"{pod.status.phase} {reason} {message}".strip()
+
+    wait_for(f"pod {ns}/{name} to be Running", phase, timeout=timeout, ready=lambda s: s.startswith("Running"))
+    return seen["pod"]
+
+
+def waiting_reason(pod: Any) -> tuple[str, str]:
+    """The (reason, message) a pod's first container is waiting with, or ('', '')."""
+    for status in pod.status.container_statuses or []:
+        if status.state and status.state.waiting:
+            return status.state.waiting.reason or "", status.state.waiting.message or ""
+    return "", ""
+
+
+def exec_in(api: Any, namespace: str, pod_name: str, command: list[str], timeout: float = 30) -> tuple[int, str]:
+    """Run a command in a pod's container; return its exit code and combined output."""
+    from kubernetes import client
+    from kubernetes.stream import stream
+
+    resp = stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod_name, namespace, command=command,
+                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp.run_forever(timeout=timeout)
+    output = resp.read_stdout() + resp.read_stderr()
+    code = resp.returncode
+    resp.close()
+    return (code if code is not None else -1), output

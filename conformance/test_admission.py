@@ -1,0 +1,313 @@
+"""SecurityContext and admission (seed 000, sections 4-5; seed 004): PRIV, PSP, EXC, VERIFY, VERSION.
+
+Admission answers are checked with server-side dry-run where that is enough; controllers and
+the kubelet are checked with real objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from pytest_k8ssec import admission as adm
+from pytest_k8ssec.access import Question, impersonated_can_i
+from pytest_k8ssec.fixtures import require_cluster_changes
+from pytest_k8ssec.pods import (create_and_wait_running, exec_in, non_root_pod, pod, privileged_pod, root_image_pod,
+                                waiting_reason)
+from pytest_k8ssec.waits import WaitTimeout, wait_counting, wait_for
+
+behaviour = pytest.mark.behaviour
+
+
+def admit(core: client.CoreV1Api, manifest: dict) -> tuple[bool, str]:
+    """Ask admission about a pod with a server-side dry-run: (admitted, message)."""
+    try:
+        core.create_namespaced_pod(manifest["metadata"]["namespace"], manifest, dry_run="All")
+        return True, ""
+    except ApiException as exc:
+        if exc.status in (400, 403, 422):
+            import json
+            try:
+                return False, json.loads(exc.body).get("message", exc.body)
+            except (TypeError, ValueError):
+                return False, str(exc.body)
+        raise
+
+
+@pytest.fixture(scope="module")
+def mechanism(k8s_admin, k8s_cluster) -> adm.Mechanism:
+    return adm.detect(k8s_admin, k8s_cluster.server_version[1])
+
+
+@pytest.fixture(scope="module")
+def core(k8s_admin) -> client.CoreV1Api:
+    return client.CoreV1Api(k8s_admin)
+
+
+@pytest.fixture(scope="module")
+def hardened(k8s_run, k8s_profile) -> str:
+    """A tenant namespace hardened with Pod Security Admission at the profile's level."""
+    return k8s_run.namespace("hardened", adm.psa_labels(k8s_profile.tenant_level))
+
+
+@pytest.fixture(scope="module")
+def unenforced(k8s_run) -> str:
+    return k8s_run.namespace("unenforced", adm.psa_labels("privileged"))
+
+
+@dataclass
+class Gate:
+    """A namespace whose pods are gated on their service account's `use` of a named policy."""
+
+    namespace: str
+    restricted: str
+    permissive: str
+    use_restricted: str
+    use_permissive: str
+
+
+def _gate(k8s_run, k8s_cluster, mechanism, base: str) -> Gate:
+    require_cluster_changes(k8s_cluster, "service-account gating (a ValidatingAdmissionPolicy)")
+    if not mechanism.vap:
+        pytest.skip(f"this cluster (1.{mechanism.minor}) serves no ValidatingAdmissionPolicy API")
+    gate_value = f"{k8s_run.id}-{base}"
+    ns = k8s_run.namespace(base, {adm.GATE_LABEL: gate_value, **adm.psa_labels("privileged")})
+    restricted, permissive = k8s_run.name("restricted"), k8s_run.name("permissive")
+    policy = k8s_run.name(f"sa-gate-{base}")
+    k8s_run.create(adm.gating_policy(policy, gate_value, restricted, permissive))
+    k8s_run.create(adm.gating_binding(policy, policy))
+    gate = Gate(ns, restricted, permissive, "use-restricted", "use-permissive")
+    k8s_run.create(adm.use_role(gate.use_restricted, ns, restricted))
+    k8s_run.create(adm.use_role(gate.use_permissive, ns, permissive))
+    return gate
+
+
+def _wait_gate_active(core, gate: Gate, images) -> None:
+    """A new VAP takes effect once the API server has loaded it: wait until a probe pod is refused."""
+    probe = pod("gate-probe", gate.namespace, images)
+    wait_for(f"the gating policy to reject pods in {gate.namespace}", lambda: admit(core, probe)[0], timeout=30,
+             ready=lambda admitted: not admitted)
+
+
+@pytest.fixture(scope="module")
+def gate(k8s_run, k8s_cluster, mechanism, core) -> Gate:
+    g = _gate(k8s_run, k8s_cluster, mechanism, "gated")
+    _wait_gate_active(core, g, k8s_cluster.images)
+    return g
+
+
+def _service_account(core, ns: str, name: str) -> None:
+    core.create_namespaced_service_account(ns, {"metadata": {"name": name}, "automountServiceAccountToken": False})
+
+
+@behaviour("VERSION-1")
+def test_mechanism_is_picked_from_version_and_discovery(mechanism, k8s_cluster, k8s_evidence):
+    k8s_evidence["mechanism"] = mechanism.name
+    k8s_evidence["server"] = k8s_cluster.git_version
+    if mechanism.minor >= 25:
+        assert not mechanism.psp, "PodSecurityPolicy reported on a cluster where it no longer exists"
+    if mechanism.minor >= 30:
+        assert mechanism.vap, f"Kubernetes 1.{mechanism.minor} should serve ValidatingAdmissionPolicy (GA in 1.30)"
+    assert mechanism.policy_api_group == ("extensions" if mechanism.minor < 16 else "policy")
+
+
+@behaviour("PRIV-1")
+def test_privileged_pod_without_enforcement_sees_node_network(k8s_run, k8s_admin, core, unenforced, k8s_cluster, k8s_evidence):
+    """Without enforcement, a privileged hostNetwork pod is admitted and sees the node's addresses."""
+    k8s_evidence["mechanism"] = "namespace labelled pod-security enforce=privileged"
+    running = create_and_wait_running(core, privileged_pod("escape", unenforced, k8s_cluster.images))
+    node = core.read_node(running.spec.node_name)
+    node_ips = [a.address for a in node.status.addresses if a.type == "InternalIP"]
+    code, out = exec_in(k8s_admin, unenforced, "escape", ["ip", "-o", "addr"])
+    assert code == 0, f"`ip -o addr` in the privileged pod failed ({code}): {out}"
+    k8s_evidence["node addresses seen"] = ", ".join(ip for ip in node_ips if ip in out)
+    assert any(ip in out for ip in node_ips), f"the hostNetwork pod does not see the node's address {node_ips}:\n{out}"
+
+
+@behaviour("PRIV-1")
+def test_privileged_pod_rejected_on_hardened_namespace(core, hardened, k8s_cluster, k8s_profile, k8s_evidence):
+    """On a hardened namespace the same pod is rejected, naming the violated controls."""
+    k8s_evidence["mechanism"] = f"Pod Security Admission, enforce={k8s_profile.tenant_level}"
+    admitted, message = admit(core, privileged_pod("escape", hardened, k8s_cluster.images))
+    if admitted and not k8s_profile.admission_enforced:
+        pytest.skip("the profile says this cluster does not enforce pod security")
+    assert not admitted, f"a privileged hostNetwork pod was admitted in a namespace labelled enforce={k8s_profile.tenant_level}"
+    k8s_evidence["message"] = message
+    for control in ("violates PodSecurity", "privileged", "host"):
+        assert control.lower() in message.lower(), f"rejection does not name {control!r}: {message}"
+
+
+@behaviour("PRIV-2")
+def test_control_plane_privileged_pods_keep_running(core, k8s_evidence):
+    """kube-system's privileged and host-network pods run under enforcement (it is exempt)."""
+    pods = [p for p in core.list_namespaced_pod("kube-system").items
+            if p.spec.host_network or any(c.security_context and c.security_context.privileged for c in p.spec.containers)]
+    if not pods:
+        pytest.skip("kube-system runs no privileged or host-network pods on this cluster")
+    k8s_evidence["mechanism"] = "Pod Security Admission exemption of kube-system"
+    not_running = [f"{p.metadata.name}: {p.status.phase}" for p in pods if p.status.phase != "Running"]
+    k8s_evidence["pods"] = len(pods)
+    assert not not_running, "privileged control-plane pods are not running: " + ", ".join(not_running)
+
+
+@behaviour("PSP-1")
+def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_cluster, k8s_evidence):
+    k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy: service account `use` via authorizer"
+    admitted, message = admit(core, non_root_pod("nonroot", gate.namespace, k8s_cluster.images))
+    assert not admitted, "a pod whose service account may use no policy was admitted"
+    assert adm.REJECTED_MESSAGE in message, message
+    k8s_evidence["message"] = message
+
+
+@behaviour("PSP-2")
+def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, core, gate, k8s_cluster, k8s_evidence):
+    from pytest_k8ssec.waits import wait_for as _wait
+
+    k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the restricted policy"
+    _service_account(core, gate.namespace, "app")
+    k8s_run.create(adm.role_binding("app-uses-restricted", gate.namespace, gate.use_restricted,
+                                    [adm.service_account("app", gate.namespace)]))
+    images = k8s_cluster.images
+    nonroot = non_root_pod("nonroot", gate.namespace, images, service_account="app")
+    _wait("the restricted grant to admit the non-root pod", lambda: admit(core, nonroot), timeout=30, ready=lambda r: r[0])
+    root = non_root_pod("root", gate.namespace, images, service_account="app")
+    root["spec"]["securityContext"] = {"runAsUser": 0}
+    root["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
+    for label, manifest in (("privileged", privileged_pod("priv", gate.namespace, images, service_account="app")),
+                            ("root", root)):
+        admitted, message = admit(core, manifest)
+        assert not admitted, f"the {label} pod was admitted under the restricted policy"
+        assert adm.REJECTED_MESSAGE in message, message
+
+
+@pytest.fixture(scope="module")
+def controllers(k8s_run, k8s_admin, core, k8s_cluster, mechanism):
+    """A ReplicationController and a Deployment whose pods' service account may use no policy yet."""
+    g = _gate(k8s_run, k8s_cluster, mechanism, "gated-ctl")
+    _wait_gate_active(core, g, k8s_cluster.images)
+    template = non_root_pod("x", g.namespace, k8s_cluster.images, labels={"app": "gated"})
+    template.pop("apiVersion"), template.pop("kind")
+    template["metadata"] = {"labels": {"app": "gated"}}
+    k8s_run.create({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc", "namespace": g.namespace},
+                    "spec": {"replicas": 1, "selector": {"app": "gated"}, "template": template}})
+    dep_template = {**template, "metadata": {"labels": {"app": "gated-dep"}}}
+    k8s_run.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep", "namespace": g.namespace},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "gated-dep"}}, "template": dep_template}})
+    return g
+
+
+def _failed_create(core, ns: str, kind: str) -> str:
+    """The admission message of a FailedCreate event for the kind's controller-owned object."""
+    for event in core.list_namespaced_event(ns).items:
+        if event.reason == "FailedCreate" and event.involved_object.kind == kind:
+            return event.message or ""
+    return ""
+
+
+def _replica_failure(k8s_admin, ns: str, kind: str) -> bool:
+    if kind == "ReplicationController":
+        conditions = client.CoreV1Api(k8s_admin).read_namespaced_replication_controller("rc", ns).status.conditions
+    else:
+        sets = client.AppsV1Api(k8s_admin).list_namespaced_replica_set(ns).items
+        conditions = [c for rs in sets for c in (rs.status.conditions or [])]
+    return any(c.type == "ReplicaFailure" and c.status == "True" for c in conditions or [])
+
+
+@behaviour("PSP-3")
+@pytest.mark.parametrize("kind", ["ReplicationController", "ReplicaSet"])
+def test_controller_cannot_create_pods_until_service_account_authorized(kind, controllers, core, k8s_admin, k8s_evidence):
+    """The user's controller object is accepted, but its pods are refused: ReplicaFailure and FailedCreate."""
+    k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy on the controller's pods"
+    ns = controllers.namespace
+    message = wait_for(f"a FailedCreate event for the {kind}", lambda: _failed_create(core, ns, kind), timeout=60)
+    assert adm.REJECTED_MESSAGE in message, f"FailedCreate does not carry the admission message: {message}"
+    wait_for(f"the {kind}'s ReplicaFailure condition", lambda: _replica_failure(k8s_admin, ns, kind), timeout=60)
+    owned = [p.metadata.name for p in core.list_namespaced_pod(ns).items]
+    assert not owned, f"pods were created although their service account may use no policy: {owned}"
+    k8s_evidence["message"] = message
+
+
+@behaviour("PSP-4")
+def test_controller_creates_pods_once_service_accounts_authorized(k8s_run, controllers, core, k8s_admin, k8s_evidence):
+    ns = controllers.namespace
+    k8s_evidence["mechanism"] = f"RoleBinding of `use` to group system:serviceaccounts:{ns}"
+    k8s_run.create(adm.role_binding("serviceaccounts-use-restricted", ns, controllers.use_restricted,
+                                    [adm.group(f"system:serviceaccounts:{ns}")]))
+    # Nudge both controllers so they retry now rather than after their back-off.
+    client.CoreV1Api(k8s_admin).patch_namespaced_replication_controller("rc", ns, {"metadata": {"annotations": {"k8ssec.io/nudge": "1"}}})
+    client.AppsV1Api(k8s_admin).patch_namespaced_deployment("dep", ns, {"spec": {"template": {"metadata": {"annotations": {"k8ssec.io/nudge": "1"}}}}})
+
+    def running() -> set[str]:
+        return {p.metadata.labels.get("app") for p in core.list_namespaced_pod(ns).items if p.status.phase == "Running"}
+
+    seen, attempts = wait_counting("the controllers' pods to run", running, timeout=120, ready=lambda s: {"gated", "gated-dep"} <= s)
+    k8s_evidence["attempts"] = attempts
+
+
+@behaviour("PSP-5")
+def test_root_image_under_run_as_non_root_never_starts(core, hardened, k8s_cluster, k8s_evidence):
+    """Admitted, but the kubelet refuses to start it: CreateContainerConfigError."""
+    k8s_evidence["mechanism"] = "kubelet runAsNonRoot check"
+    manifest = root_image_pod("rootimage", hardened, k8s_cluster.images)
+    admitted, message = admit(core, manifest)
+    assert admitted, f"the pod should pass admission (the kubelet is what refuses it): {message}"
+    core.create_namespaced_pod(hardened, manifest)
+    reason = wait_for("the kubelet to refuse the root image", lambda: waiting_reason(core.read_namespaced_pod("rootimage", hardened)),
+                      timeout=60, ready=lambda r: r[0] == "CreateContainerConfigError")
+    assert "runAsNonRoot and image will run as root" in reason[1], reason
+    assert core.read_namespaced_pod("rootimage", hardened).status.phase != "Running"
+    k8s_evidence["message"] = reason[1]
+
+
+@behaviour("EXC-1")
+def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s_cluster, k8s_evidence):
+    k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the permissive policy by one service account"
+    _service_account(core, gate.namespace, "privileged-sa")
+    k8s_run.create(adm.role_binding("privileged-sa-uses-permissive", gate.namespace, gate.use_permissive,
+                                    [adm.service_account("privileged-sa", gate.namespace)]))
+    images = k8s_cluster.images
+    special = privileged_pod("priv", gate.namespace, images, service_account="privileged-sa")
+    wait_for("the exception to admit the privileged pod", lambda: admit(core, special), timeout=30, ready=lambda r: r[0])
+    admitted, message = admit(core, privileged_pod("priv", gate.namespace, images))
+    assert not admitted, "the privileged pod was admitted with the default service account"
+    assert adm.REJECTED_MESSAGE in message, message
+
+
+@behaviour("EXC-2")
+def test_can_i_use_reports_the_exception_for_that_account_only(k8s_run, core, gate, k8s_admin, k8s_evidence):
+    k8s_evidence["mechanism"] = "can-i use --as=system:serviceaccount:..."
+    _ensure = [sa.metadata.name for sa in core.list_namespaced_service_account(gate.namespace).items]
+    if "privileged-sa" not in _ensure:
+        _service_account(core, gate.namespace, "privileged-sa")
+        k8s_run.create(adm.role_binding("privileged-sa-uses-permissive", gate.namespace, gate.use_permissive,
+                                        [adm.service_account("privileged-sa", gate.namespace)]))
+    q = Question("use", "policy", "podsecuritypolicies", namespace=gate.namespace, name=gate.permissive)
+    asks = {
+        f"system:serviceaccount:{gate.namespace}:privileged-sa": True,
+        f"system:serviceaccount:{gate.namespace}:default": False,
+        f"system:serviceaccount:{k8s_run.control_ns}:privileged-sa": False,
+    }
+    observed = {who: impersonated_can_i(k8s_admin, q, who) for who in asks}
+    k8s_evidence["observed"] = ", ".join(f"{w.rsplit(':', 2)[-2]}:{w.rsplit(':', 1)[-1]}={v}" for w, v in observed.items())
+    assert observed == asks, f"can-i use {gate.permissive}: expected {asks}, observed {observed}"
+
+
+@behaviour("VERIFY-1")
+def test_restricted_container_runs_confined(k8s_admin, core, hardened, k8s_cluster, k8s_evidence):
+    """Inside: empty capability bounding set, no_new_privs, seccomp filter, non-root ids, read-only root."""
+    k8s_evidence["mechanism"] = "/proc/1/status, id, and a write to / inside the container"
+    create_and_wait_running(core, non_root_pod("confined", hardened, k8s_cluster.images))
+    code, status = exec_in(k8s_admin, hardened, "confined", ["cat", "/proc/1/status"])
+    assert code == 0, status
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    observed = {k: fields.get(k, "").strip() for k in ("CapBnd", "CapEff", "NoNewPrivs", "Seccomp")}
+    k8s_evidence["observed"] = ", ".join(f"{k}={v}" for k, v in observed.items())
+    expected = {"CapBnd": "0000000000000000", "CapEff": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2"}
+    assert observed == expected, f"/proc/1/status: expected {expected}, observed {observed}"
+    code, ids = exec_in(k8s_admin, hardened, "confined", ["id"])
+    assert ids.startswith("uid=1000") and "gid=3000" in ids, f"`id` shows {ids!r}, expected uid=1000 gid=3000"
+    code, out = exec_in(k8s_admin, hardened, "confined", ["touch", "/k8ssec-write-test"])
+    assert code != 0 and "Read-only file system" in out, f"writing to / gave exit {code}: {out!r}"
