@@ -56,6 +56,7 @@ def kube_apiserver(b: Binaries, lay: Layout, hardening: dict[str, str]) -> Compo
         "tls-private-key-file": pki / "apiserver.key",
         "kubelet-client-certificate": pki / "apiserver-kubelet-client.crt",
         "kubelet-client-key": pki / "apiserver-kubelet-client.key",
+        "kubelet-preferred-address-types": "InternalIP",
         "service-account-key-file": pki / "sa.pub",
         "service-account-signing-key-file": pki / "sa.key",
         "service-account-issuer": "https://kubernetes.default.svc.cluster.local",
@@ -116,7 +117,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   sandbox_image = "{sandbox_image}"
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  restrict_oom_score_adj = true  # some VMs refuse negative oom_score_adj; never go below containerd's own
 
 [{cri}.containerd]
   snapshotter = "overlayfs"
@@ -141,6 +142,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 "type": "bridge",
                 "bridge": BRIDGE,
                 "isGateway": True,
+                "isDefaultGateway": True,
                 "ipMasq": False,
                 "hairpinMode": True,
                 "ipam": {
