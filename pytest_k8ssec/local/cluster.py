@@ -232,7 +232,8 @@ class LocalCluster:
             for path, text in comp.files.items():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
-            state["pids"][name] = self._spawn(comp)
+            state["pids"][name] = self._spawn(comp.name, comp.argv)
+            state.setdefault("argv", {})[name] = comp.argv
             self._save(state)
             self._wait_started(name, state)
             if name == "kube-apiserver":
@@ -243,12 +244,33 @@ class LocalCluster:
                     yaml.safe_dump(components.node_agent_static_pod(images.IMAGES["busybox"].reference)))
         self._wait_cluster_ready(state)
 
-    def _spawn(self, comp: components.Component) -> int:
-        log_file = open(self.layout.logs / f"{comp.name}.log", "ab")
-        proc = subprocess.Popen(comp.argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    def _spawn(self, name: str, argv: list[str]) -> int:
+        log_file = open(self.layout.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=self.run_dir)
         log_file.close()
         return proc.pid
+
+    # -- changing a running cluster (negative controls break it on purpose) ----------------
+    def stop_component(self, name: str) -> None:
+        state = self._state()
+        pid = state["pids"].pop(name, None)
+        if pid:
+            _stop(pid)
+        self._save(state)
+
+    def start_component(self, name: str, extra_args: list[str] = ()) -> None:  # type: ignore[assignment]
+        """(Re)start one component with its recorded command line plus `extra_args`."""
+        self.stop_component(name)
+        state = self._state()
+        argv = [*state["argv"][name], *extra_args]
+        state["pids"][name] = self._spawn(name, argv)
+        self._save(state)
+        self._wait_started(name, state)
+
+    def write_audit_policy(self, policy: dict) -> None:
+        """Replace the audit policy file; the API server reads it when (re)started."""
+        (self.layout.config / "audit-policy.yaml").write_text(yaml.safe_dump(policy))
 
     def _check_alive(self, state: dict) -> None:
         dead = [name for name, pid in state["pids"].items() if not _alive(pid)]

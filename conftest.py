@@ -1,0 +1,3 @@
+"""The project's own tests drive the plugin with pytester."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,50 @@
+"""The real local cluster, started once for the project's integration tests (reused if already up)."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from pytest_k8ssec.kube import api_client
+from pytest_k8ssec.local.cluster import LocalCluster, default_run_dir
+from pytest_k8ssec.profile import load_profile
+from pytest_k8ssec.settings import DEFAULT_K8S_VERSION, cache_dir
+from pytest_k8ssec.subjects import Run
+
+
+@pytest.fixture(scope="session")
+def local_cluster():
+    cluster = LocalCluster(default_run_dir(), cache_dir(), DEFAULT_K8S_VERSION)
+    started_here = not cluster.is_up()
+    cluster.up(load_profile())
+    yield cluster
+    if started_here:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def admin(local_cluster) -> client.ApiClient:
+    return api_client(str(local_cluster.layout.admin_kubeconfig))
+
+
+@pytest.fixture
+def run(admin):
+    """A labelled run for objects a test creates directly; everything is removed afterwards."""
+    r = Run(admin)
+    yield r
+    assert not r.finish(), "objects of the test's run remained"
+
+
+@pytest.fixture
+def suite(pytester, local_cluster):
+    """Run the installed conformance suite in a subprocess against the running local cluster."""
+    def run_suite(*args: str, profile: str | None = None):
+        extra = []
+        if profile is not None:
+            path = pytester.path / "profile.yaml"
+            path.write_text(profile)
+            extra.append(f"--k8s-sec-profile={path}")
+        return pytester.runpytest_subprocess("--k8s-sec", "--k8s-sec-cluster=existing",
+                                             f"--kubeconfig={local_cluster.layout.admin_kubeconfig}",
+                                             "--k8s-sec-allow-cluster-changes", "-p", "no:cacheprovider", *extra, *args)
+    return run_suite

@@ -1,0 +1,51 @@
+"""Profiles load, and malformed ones fail with the file, the key and what was expected."""
+
+import pytest
+import yaml
+
+from pytest_k8ssec.errors import ProfileError
+from pytest_k8ssec.profile import AccessCase, default_profile_path, load_profile, parse_profile
+
+
+def default_data():
+    return yaml.safe_load(default_profile_path().read_text())
+
+
+def test_default_profile_is_the_seeds_lab():
+    p = load_profile()
+    assert p.user_name == "alice" and p.user_groups == ["mirantis", "developers"]
+    assert p.developer_group == "developers"
+    assert AccessCase("get", "pods", "log", "tenant", False) in p.access_before
+    assert AccessCase("create", "pods", "exec", "tenant", True) in p.access_after
+    assert p.audit_policy["omitStages"] == ["RequestReceived"]
+
+
+@pytest.mark.parametrize("mutate, key, expected", [
+    (lambda d: d.pop("user"), "user", "a mapping"),
+    (lambda d: d["user"].update(groups="developers"), "user.groups", "a list of strings"),
+    (lambda d: d["admission"].update(tenant_level="strict"), "admission.tenant_level", "one of privileged, baseline, restricted"),
+    (lambda d: d["access"]["before_extra_rules"].update({"create pods in space": True}), "access.before_extra_rules.create pods in space", "a scope"),
+    (lambda d: d["access"]["before_extra_rules"].update({"create pods": "maybe"}), "access.before_extra_rules.create pods", "yes or no"),
+    (lambda d: d["networkpolicy"].update(enforced="on"), "networkpolicy.enforced", "true or false"),
+    (lambda d: d.update(colour="blue"), "colour", "one of the known keys"),
+    (lambda d: d["audit"]["policy"].update(kind="Pod"), "audit.policy", "an audit.k8s.io/v1 Policy"),
+])
+def test_malformed_profile_names_file_key_and_expectation(mutate, key, expected):
+    data = default_data()
+    mutate(data)
+    with pytest.raises(ProfileError) as err:
+        parse_profile(data, "my.yaml")
+    message = str(err.value)
+    assert message.startswith("profile my.yaml: key ") and f"'{key}'" in message and expected in message, message
+
+
+def test_unparseable_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nuser: [unclosed\n")
+    with pytest.raises(ProfileError, match=r"bad.yaml: key '\(YAML line \d+\)' must be valid YAML"):
+        load_profile(bad)
+
+
+def test_missing_profile_file(tmp_path):
+    with pytest.raises(ProfileError, match="must be a readable YAML file"):
+        load_profile(tmp_path / "nope.yaml")
