@@ -86,10 +86,16 @@ def _gate(k8s_run, k8s_cluster, mechanism, base: str) -> Gate:
 
 
 def _wait_gate_active(core, gate: Gate, images) -> None:
-    """A new VAP takes effect once the API server has loaded it: wait until a probe pod is refused."""
+    """A new VAP takes effect once the API server has loaded it: wait until a probe pod is refused.
+
+    If it never is, the cases go on and fail on what they observe, which is the behaviour broken.
+    """
     probe = pod("gate-probe", gate.namespace, images)
-    wait_for(f"the gating policy to reject pods in {gate.namespace}", lambda: admit(core, probe)[0], timeout=30,
-             ready=lambda admitted: not admitted)
+    try:
+        wait_for(f"the gating policy to reject pods in {gate.namespace}", lambda: admit(core, probe)[0], timeout=20,
+                 ready=lambda admitted: not admitted)
+    except WaitTimeout:
+        pass
 
 
 @pytest.fixture(scope="module")

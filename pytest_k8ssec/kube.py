@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-import urllib3
 from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -30,8 +32,26 @@ REQUIRED_RIGHTS = [
 ]
 
 
+def _check_kubeconfig(kubeconfig: str, context: str | None) -> None:
+    """Say plainly when a file is no kubeconfig or lacks the context asked for."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(kubeconfig).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise K8sSecError(f"cannot read kubeconfig {kubeconfig}: {getattr(exc, 'strerror', None) or 'not valid YAML'}; "
+                          "pass a valid --kubeconfig") from None
+    if not isinstance(data, dict) or not isinstance(data.get("clusters"), list) or not isinstance(data.get("contexts"), list):
+        raise K8sSecError(f"{kubeconfig} is not a kubeconfig (no clusters and contexts lists): pass a valid --kubeconfig")
+    names = [c.get("name") for c in data["contexts"] if isinstance(c, dict)]
+    if context and context not in names:
+        raise K8sSecError(f"context {context!r} is not in {kubeconfig} (it has: {', '.join(map(str, names)) or 'none'}): "
+                          "pass one of those to --context")
+
+
 def api_client(kubeconfig: str, context: str | None = None) -> client.ApiClient:
     """An ApiClient for a kubeconfig; a malformed one is a one-line error."""
+    _check_kubeconfig(kubeconfig, context)
     try:
         cfg = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=cfg)
@@ -64,12 +84,17 @@ def server_info(api: client.ApiClient, handle: ClusterHandle) -> ServerInfo:
         raise ClusterUnavailable(
             f"cannot reach the API server at {api.configuration.host} ({reason}): is the cluster running? "
             "check --kubeconfig/--context") from None
-    m = re.match(r"\d+", info.minor or "")
-    minor = int(m.group(0)) if m else 0
-    if minor < MIN_MINOR:
-        raise K8sSecError(f"the cluster runs Kubernetes {info.git_version}; pytest-k8ssec needs 1.{MIN_MINOR} or newer "
-                          "(ValidatingAdmissionPolicy GA, PodSecurityPolicy gone)")
-    return ServerInfo(info.git_version, minor)
+    return supported_version(info.git_version, info.major, info.minor)
+
+
+def supported_version(git_version: str, major: str, minor: str) -> ServerInfo:
+    """The server's version if the suite supports it; else one line saying what is needed."""
+    m = re.match(r"\d+", minor or "")
+    number = int(m.group(0)) if m and major == "1" else 0
+    if number < MIN_MINOR:
+        raise K8sSecError(f"the cluster runs Kubernetes {git_version}; pytest-k8ssec needs 1.{MIN_MINOR} or newer "
+                          "(ValidatingAdmissionPolicy GA, PodSecurityPolicy gone): upgrade it or point at another cluster")
+    return ServerInfo(git_version, number)
 
 
 def get_json(api: client.ApiClient, path: str) -> dict:

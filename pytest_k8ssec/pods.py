@@ -93,10 +93,14 @@ def exec_in(api: Any, namespace: str, pod_name: str, command: list[str], timeout
     from kubernetes import client
     from kubernetes.stream import stream
 
-    resp = stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod_name, namespace, command=command,
+    # stream() swaps the ApiClient's call_api while it runs: give it its own client, or calls that
+    # other threads make on the shared one at that moment turn into websocket requests.
+    own = client.ApiClient(configuration=api.configuration)
+    resp = stream(client.CoreV1Api(own).connect_get_namespaced_pod_exec, pod_name, namespace, command=command,
                   stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
     resp.run_forever(timeout=timeout)
     output = resp.read_stdout() + resp.read_stderr()
     code = resp.returncode
     resp.close()
+    own.close()
     return (code if code is not None else -1), output

@@ -58,7 +58,7 @@ class Profile:
 
 
 def default_profile_path() -> Path:
-    return Path(str(resources.files("pytest_k8ssec.conformance") / "profiles" / "default.yaml"))
+    return Path(str(resources.files("pytest_k8ssec") / "profiles" / "default.yaml"))
 
 
 def load_profile(path: str | Path | None = None) -> Profile:

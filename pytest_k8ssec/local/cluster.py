@@ -57,6 +57,7 @@ IDENTITIES = {
     "kube-router": ("system:kube-router", []),
 }
 START_ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "kube-router"]
+NETPOL_ENFORCER = "kube-router"  # optional: stopping it on purpose leaves a cluster that enforces no policy
 
 
 def missing_host_tools() -> list[str]:
@@ -107,7 +108,8 @@ class LocalCluster:
 
     def is_up(self) -> bool:
         alive = self.running()
-        return bool(alive) and all(alive.values()) and set(alive) == set(START_ORDER) and self._api_ready()
+        required = set(START_ORDER) - {NETPOL_ENFORCER}
+        return all(alive.values()) and required <= set(alive) and self._api_ready()
 
     # -- lifecycle -----------------------------------------------------------------------
     def build(self) -> Binaries:
@@ -150,8 +152,14 @@ class LocalCluster:
         return self.handle()
 
     def down(self, quiet: bool = False) -> None:
-        """Stop every component and remove all it made on the machine."""
+        """Stop every component and remove all it made on the machine.
+
+        The machine-wide parts (bridge, cgroup root, iptables chains) are only torn down when this
+        run directory records a cluster: a stray `down` elsewhere must not break a running one.
+        """
         state = self._state()
+        if not state:
+            return
         start = time.monotonic()
         for name in reversed(START_ORDER):
             pid = state.get("pids", {}).get(name)
@@ -184,7 +192,7 @@ class LocalCluster:
                 root_user=images.IMAGES["busybox"].reference,
                 pull_policy="Never",
             ),
-            netpol_enforcer="kube-router",
+            netpol_enforcer=NETPOL_ENFORCER if self.running().get(NETPOL_ENFORCER) else None,
             details={"run_dir": str(self.run_dir), "version": state.get("version", self.k8s_version)},
         )
 
@@ -253,10 +261,18 @@ class LocalCluster:
 
     # -- changing a running cluster (negative controls break it on purpose) ----------------
     def stop_component(self, name: str) -> None:
+        """Stop one component on purpose (the cluster stays up without an optional one).
+
+        Stopping the NetworkPolicy enforcer also removes its firewall rules, so nothing enforces
+        policies any more: the state a negative control needs.
+        """
         state = self._state()
         pid = state["pids"].pop(name, None)
         if pid:
             _stop(pid)
+        if name == NETPOL_ENFORCER:
+            hostnet.remove_chains(hostnet.KUBE_ROUTER_CHAINS)
+            hostnet.remove_ipsets()
         self._save(state)
 
     def start_component(self, name: str, extra_args: list[str] = ()) -> None:  # type: ignore[assignment]

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 IPSET_PREFIXES = ("KUBE-", "kube-router-", "inet6:KUBE-", "inet6:kube-router-")
+# What kube-router's firewall writes: its own cleanup (--cleanup-config) panics in v2.1 and leaves these.
+KUBE_ROUTER_CHAINS = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
 CGROUP_BASE = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/run/netns")
 SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"}
@@ -213,16 +215,16 @@ def chains() -> list[str]:
     return found
 
 
-def remove_chains() -> None:
-    """Unhook and delete the KUBE-*/CNI-* chains the components wrote."""
+def remove_chains(prefixes: tuple[str, ...] = CHAIN_PREFIXES) -> None:
+    """Unhook and delete the chains the components wrote (all KUBE-*/CNI-* by default)."""
     for tool in ("iptables", "ip6tables"):
         for table, lines in _tables(tool).items():
-            ours = [line[1:].split()[0] for line in lines if line.startswith(":") and line[1:].startswith(CHAIN_PREFIXES)]
+            ours = [line[1:].split()[0] for line in lines if line.startswith(":") and line[1:].startswith(prefixes)]
             if not ours:
                 continue
             for line in lines:
                 parts = shlex.split(line)
-                if parts[:1] == ["-A"] and not parts[1].startswith(CHAIN_PREFIXES) and any(p in ours for p in parts):
+                if parts[:1] == ["-A"] and not parts[1].startswith(prefixes) and any(p in ours for p in parts):
                     _run(tool, "-t", table, "-D", *parts[1:])
             for chain in ours:
                 _run(tool, "-t", table, "-F", chain)

@@ -36,15 +36,17 @@ def run(admin):
 
 
 @pytest.fixture
-def suite(pytester, local_cluster):
-    """Run the installed conformance suite in a subprocess against the running local cluster."""
+def suite(pytester, local_cluster, monkeypatch):
+    """Run the installed conformance suite in a subprocess; the local provider reuses the running cluster."""
+    # pytester gives the subprocess its own HOME (already set here): point it at the real cache
+    # the session-scoped cluster was started from (binaries, running cluster).
+    monkeypatch.setenv("K8SSEC_CACHE", str(local_cluster.cache))
+
     def run_suite(*args: str, profile: str | None = None):
         extra = []
         if profile is not None:
             path = pytester.path / "profile.yaml"
             path.write_text(profile)
             extra.append(f"--k8s-sec-profile={path}")
-        return pytester.runpytest_subprocess("--k8s-sec", "--k8s-sec-cluster=existing",
-                                             f"--kubeconfig={local_cluster.layout.admin_kubeconfig}",
-                                             "--k8s-sec-allow-cluster-changes", "-p", "no:cacheprovider", *extra, *args)
+        return pytester.runpytest_subprocess("--k8s-sec", "--k8s-sec-cluster=local", "-p", "no:cacheprovider", *extra, *args)
     return run_suite

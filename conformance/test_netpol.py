@@ -1,0 +1,125 @@
+"""NetworkPolicy (seed 000, section 3): the seeds' steps and a full matrix, against truth tables.
+
+The lab's pods are created once for the module. Each case puts exactly its policies in force,
+derives the expected table from them, and polls the whole matrix until it matches (bounded,
+attempts counted in the report); on mismatch it prints expected, observed and diff tables.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_k8ssec import reachability
+from pytest_k8ssec.netpol import policies as np
+from pytest_k8ssec.netpol.model import Model, Namespace, Pod, Port, Service
+from pytest_k8ssec.netpol.truthtable import Outcome
+
+behaviour = pytest.mark.behaviour
+PORTS = (Port(8080, "http"), Port(8081, "alt"))
+NGINX, ACCESS, WEB = {"run": "nginx"}, {"run": "access"}, {"run": "web"}
+# The seeds' nginx (2 replicas behind a Service) and access clients, plus bystanders in three namespaces.
+LAB = Model(
+    namespaces=(Namespace("tenant"), Namespace("other"), Namespace("third")),
+    pods=tuple(Pod(ns, name, labels, ports=PORTS) for ns, name, labels in [
+        ("tenant", "nginx-0", NGINX), ("tenant", "nginx-1", NGINX), ("tenant", "access", ACCESS), ("tenant", "web", WEB),
+        ("other", "access", ACCESS), ("other", "web", WEB), ("other", "db", {"run": "db"}),
+        ("third", "access", ACCESS), ("third", "web", WEB)]),
+    services=(Service("tenant", "nginx", NGINX),),
+)
+
+
+class NetLab:
+    """The lab on the cluster, and the checks the cases share."""
+
+    def __init__(self, lab: reachability.Lab, labels: dict[str, str]) -> None:
+        self.lab, self.labels = lab, labels
+        self.timeout = 30  # how long a policy change may take to show in the matrix
+
+    def ns(self, key: str) -> str:
+        return self.lab.model.real_name(key)
+
+    def check(self, policies: list[dict], evidence: dict) -> None:
+        verdict = self.lab.check(policies, self.timeout)
+        evidence.update(mechanism=f"NetworkPolicy, {len(policies)} in force", cells=len(verdict.expected.cells),
+                        attempts=verdict.attempts, matrix_seconds=round(verdict.seconds, 2),
+                        probes=self.lab.prober.probes)
+        if verdict.errors:
+            raise ProbeError(f"{verdict.errors} probes could not tell allowed from blocked ('?'): no verdict\n"
+                             + self.lab.explain(verdict))
+        assert not verdict.wrong, "reachability differs from the policies in force:\n" + self.lab.explain(verdict)
+
+
+class ProbeError(Exception):
+    """A probe crashed or printed nothing: neither allowed nor blocked can be claimed."""
+
+
+@pytest.fixture(scope="module")
+def netlab(k8s_run, k8s_admin, k8s_cluster) -> NetLab:
+    namespaces = {ns.key: k8s_run.namespace(f"np-{ns.key}") for ns in LAB.namespaces}
+    model = LAB.bind(namespaces)
+    if len(k8s_cluster.node_names) > 1:
+        model = reachability.pods_by_node(model, k8s_cluster.node_names)
+    return NetLab(reachability.Lab(k8s_run, k8s_admin, model, k8s_cluster.images), k8s_run.labels)
+
+
+@pytest.fixture(scope="module")
+def enforcing(netlab: NetLab, k8s_profile) -> NetLab:
+    """Preflight: a default-deny must block something, or the cluster enforces no NetworkPolicy at all."""
+    verdict = netlab.lab.check([np.default_deny_ingress(netlab.ns("tenant"), labels=netlab.labels)], timeout=20)
+    blocked = any(o is Outcome.BLOCKED for o in verdict.observed.cells.values())
+    if not blocked and not k8s_profile.netpol_enforced:
+        pytest.skip("this cluster does not enforce NetworkPolicy (the profile says enforcement is not expected)")
+    if not blocked:  # the profile expects enforcement: the cases run and fail with their tables, without long waits
+        netlab.timeout = 5
+    return netlab
+
+
+@behaviour("NETPOL-1")
+def test_no_policy_every_client_reaches_nginx(netlab, k8s_evidence):
+    netlab.check([], k8s_evidence)
+
+
+@behaviour("NETPOL-2")
+def test_default_deny_blocks_every_client(enforcing, k8s_evidence):
+    enforcing.check([np.default_deny_ingress(enforcing.ns("tenant"), labels=enforcing.labels)], k8s_evidence)
+
+
+@behaviour("NETPOL-3")
+@pytest.mark.parametrize("with_default_deny", [True, False], ids=["with-default-deny", "default-deny-deleted"])
+def test_pod_selector_admits_only_its_own_namespace(enforcing, with_default_deny, k8s_evidence):
+    tenant = enforcing.ns("tenant")
+    policies = [np.allow_from_pod_selector(tenant, NGINX, ACCESS, labels=enforcing.labels)]
+    if with_default_deny:
+        policies.append(np.default_deny_ingress(tenant, labels=enforcing.labels))
+    enforcing.check(policies, k8s_evidence)
+
+
+@behaviour("NETPOL-4")
+def test_namespace_selector_admits_labelled_namespace(enforcing, k8s_evidence):
+    tenant = enforcing.ns("tenant")
+    enforcing.lab.label_namespace("other", {"project": "friendly"})
+    enforcing.check([np.allow_from_pod_and_namespace_selector(tenant, NGINX, ACCESS, {"project": "friendly"},
+                                                              labels=enforcing.labels),
+                     np.default_deny_ingress(tenant, labels=enforcing.labels)], k8s_evidence)
+
+
+@behaviour("NETPOL-5")
+def test_egress_policy_limits_what_clients_reach(enforcing, k8s_evidence):
+    third = enforcing.ns("third")
+    enforcing.check([np.allow_egress_to(third, ACCESS, labels=enforcing.labels, to_pods=WEB,
+                                        to_namespaces={"kubernetes.io/metadata.name": enforcing.ns("tenant")},
+                                        ports=[8080])], k8s_evidence)
+
+
+@behaviour("NETPOL-5")
+def test_named_port_policy_admits_only_that_port(enforcing, k8s_evidence):
+    enforcing.check([np.allow_named_port(enforcing.ns("other"), WEB, "http", labels=enforcing.labels)], k8s_evidence)
+
+
+@behaviour("NETPOL-5")
+def test_matrix_across_nodes(enforcing, k8s_cluster, k8s_evidence):
+    if len(k8s_cluster.node_names) < 2:
+        pytest.skip(f"the cluster has {len(k8s_cluster.node_names)} node: no cross-node traffic to check")
+    tenant = enforcing.ns("tenant")
+    enforcing.check([np.allow_from_pod_selector(tenant, NGINX, ACCESS, labels=enforcing.labels),
+                     np.default_deny_ingress(tenant, labels=enforcing.labels)], k8s_evidence)

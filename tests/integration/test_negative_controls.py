@@ -1,0 +1,137 @@
+"""The suite passes on the good cluster and fails, with the right evidence, on one broken in one way.
+
+Each control breaks the real local cluster (or the subjects the suite creates) for one behaviour,
+runs the installed suite with pytester, checks that exactly that case fails, and restores it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+import yaml
+
+from pytest_k8ssec.profile import default_profile_path
+
+ADMISSION_PLUGINS = ["NodeRestriction", "PodSecurity", "ValidatingAdmissionPolicy"]
+
+
+def profile_with(change) -> str:
+    data = yaml.safe_load(default_profile_path().read_text())
+    change(data)
+    return yaml.safe_dump(data)
+
+
+@contextlib.contextmanager
+def apiserver_without(local_cluster, plugin: str):
+    """Restart the API server with one admission plugin switched off, then restore it."""
+    kept = ",".join(p for p in ADMISSION_PLUGINS if p != plugin)
+    local_cluster.start_component("kube-apiserver", [f"--enable-admission-plugins={kept}", f"--disable-admission-plugins={plugin}"])
+    try:
+        yield
+    finally:
+        local_cluster.start_component("kube-apiserver")
+
+
+def test_whole_suite_passes_on_the_local_cluster(suite, pytester):
+    result = suite("--k8s-sec-report=report")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes["passed"] >= 20 and set(outcomes) <= {"passed", "seconds"}, outcomes
+    report = json.loads((pytester.path / "report" / "k8s-sec-report.json").read_text())
+    assert {c["verdict"] for c in report["cases"]} == {"pass"}
+    assert report["cluster"]["provider"] == "local"
+
+
+def test_role_granting_exec_fails_rbac2_with_matrix(suite):
+    profile = profile_with(lambda d: d["developer_role"]["rules"][0]["resources"].append("pods/exec"))
+    result = suite("--k8s-sec-behaviours=RBAC-2", profile=profile)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*can-i*expected*observed*", "*create pods/exec in tenant*no*yes*<-- MISMATCH*"])
+
+
+def test_cluster_admin_for_all_authenticated_fails_rbac2(suite, run):
+    run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": run.name("everyone-admin")},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]})
+    result = suite("--k8s-sec-behaviours=RBAC-2")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*list nodes in cluster*no*yes*<-- MISMATCH*", "*get secrets in tenant*no*yes*<-- MISMATCH*"])
+
+
+def test_certificate_with_wrong_group_fails_the_certificate_user_case(suite):
+    profile = profile_with(lambda d: d["user"].update(groups=["mirantis", "testers"]))
+    result = suite("--k8s-sec-behaviours=RBAC-2,USER-1", "-v", profile=profile)
+    result.stdout.fnmatch_lines(["*test_user_can_i_matches_profile?certificate-user? FAILED*",
+                                 "*create pods in tenant*yes*no*<-- MISMATCH*"])
+
+
+def test_without_pod_security_admission_priv1_fails(suite, local_cluster):
+    with apiserver_without(local_cluster, "PodSecurity"):
+        result = suite("--k8s-sec-behaviours=PRIV-1", "-v")
+    result.stdout.fnmatch_lines(["*test_privileged_pod_rejected_on_hardened_namespace FAILED*",
+                                 "*a privileged hostNetwork pod was admitted*"])
+
+
+def test_without_gating_policy_controllers_create_pods_and_psp3_fails(suite, local_cluster):
+    with apiserver_without(local_cluster, "ValidatingAdmissionPolicy"):
+        result = suite("--k8s-sec-behaviours=PSP-3")
+    result.assert_outcomes(failed=2)
+
+
+def test_privilege_escalation_allowed_fails_verify1_on_no_new_privs(suite, pytester):
+    pytester.makepyfile(breakage="""
+        from pytest_k8ssec import pods
+        pods.RESTRICTED_CONTAINER["allowPrivilegeEscalation"] = True
+    """)
+    profile = profile_with(lambda d: d["admission"].update(tenant_level="baseline"))
+    result = suite("--k8s-sec-behaviours=VERIFY-1", "-p", "breakage", profile=profile)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*'NoNewPrivs': '0'*"])
+
+
+def test_audit_policy_recording_nothing_fails_audit1(suite, local_cluster):
+    silent = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "None"}]}
+    profile = yaml.safe_load(default_profile_path().read_text())
+    local_cluster.write_audit_policy(silent)
+    local_cluster.start_component("kube-apiserver")
+    try:
+        result = suite("--k8s-sec-behaviours=AUDIT-1")
+    finally:
+        local_cluster.write_audit_policy(profile["audit"]["policy"])
+        local_cluster.start_component("kube-apiserver")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*expected events missing from the audit log*", "*create pods in *-> 201*"])
+
+
+NETPOL_CASES = "--k8s-sec-behaviours=NETPOL-1,NETPOL-2,NETPOL-3,NETPOL-4,NETPOL-5"
+
+
+def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(suite, local_cluster):
+    local_cluster.stop_component("kube-router")
+    try:
+        result = suite(NETPOL_CASES, "-v")
+    finally:
+        local_cluster.start_component("kube-router")
+    result.stdout.fnmatch_lines(["*test_no_policy_every_client_reaches_nginx PASSED*",
+                                 "*test_default_deny_blocks_every_client FAILED*",
+                                 "*expected BLOCKED, observed ALLOWED*"])
+    # every case whose policies block something fails; the named-port case blocks port 8081
+    result.assert_outcomes(passed=1, failed=6, skipped=1)
+    assert "'-' as expected, else the OBSERVED outcome" in result.stdout.str()
+    assert "kubectl exec -n " in result.stdout.str()
+
+
+def test_crashing_probe_gives_question_marks_and_errors_not_passes(suite, pytester):
+    pytester.makepyfile(crashing_probe="""
+        from pytest_k8ssec import reachability
+        from pytest_k8ssec.netpol.probe import Tools
+        # every probe dies of SIGSEGV, as busybox `wget -T` does
+        reachability.TOOLS = Tools(wget=("sh", "-c", "kill -SEGV $$", "wget"))
+    """)
+    result = suite("--k8s-sec-behaviours=NETPOL-1,NETPOL-2", "-p", "crashing_probe", "-v")
+    outcomes = result.parseoutcomes()
+    assert result.ret != 0 and "passed" not in outcomes, outcomes
+    result.stdout.fnmatch_lines(["*ProbeError*could not tell allowed from blocked*", "*wget crashed*"])
+    assert "?" in result.stdout.str()
