@@ -14,13 +14,14 @@ from typing import Any, Iterator
 import pytest
 from kubernetes import client
 
+from .cleanup import remove_leftovers
 from .cluster.handle import ClusterHandle
 from .cluster.select import open_cluster
 from .errors import K8sSecError
 from .kube import api_client, missing_rights, server_info
 from .profile import Profile
 from .settings import Settings
-from .subjects import Run, delete_run, stale_runs
+from .subjects import Run
 from .users import KeyStore, User, create_user
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,7 @@ def k8s_admin(k8s_cluster: ClusterHandle) -> client.ApiClient:
 def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator[Run]:
     """This run: removes what killed runs left, labels everything, removes it all at the end."""
     run = Run(k8s_admin)
-    for stale in stale_runs(k8s_admin, run.id):
-        left = delete_run(k8s_admin, stale)
-        note = f"removed the leftovers of killed run {stale}" + (f" (still there: {', '.join(left)})" if left else "")
+    for note in remove_leftovers(k8s_admin, run.id):
         k8s_session.notes.append(note)
         log.warning("k8s-sec: %s", note)
     run.start()

@@ -6,6 +6,7 @@ It only wires hooks and options; the work is done in the concern modules. Withou
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -82,9 +83,34 @@ def suite_dir() -> Path:
     return Path(str(resources.files("pytest_k8ssec.conformance")))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """--k8s-sec-cleanup: remove what killed runs left on the cluster, say so, and run nothing."""
+    if not _option(config, "--k8s-sec-cleanup"):
+        return None
+    from .cleanup import cleanup_only
+    from .cluster.select import find_cluster
+    from .kube import api_client, server_info
+
+    try:
+        handle = find_cluster(read_settings(config))
+        if handle is None:
+            lines = ["nothing to clean: the local cluster is not running"]
+        else:
+            api = api_client(str(handle.kubeconfig), handle.context)
+            server_info(api, handle)
+            lines = cleanup_only(api)
+    except K8sSecError as exc:
+        print(f"k8s-sec: {exc}")
+        return 3
+    for line in lines:
+        print(f"k8s-sec: {line}")
+    return 0
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "behaviour(id): the documented behaviour ID a k8s-sec case asserts")
-    if not (_option(config, "--k8s-sec") or _option(config, "--k8s-sec-cleanup")):
+    if not _option(config, "--k8s-sec"):
         return
     try:
         settings = read_settings(config)
@@ -96,12 +122,22 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"k8s-sec: {exc}") from None
     from . import fixtures, report
 
+    _cleanup_on_sigterm(config)
     session = fixtures.K8sSecSession(settings, profile, selection)
     config.stash[fixtures.SESSION_KEY] = session
     config.pluginmanager.register(fixtures, "k8ssec-fixtures")
     config.pluginmanager.register(report.ReportPlugin(session), "k8ssec-report")
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(suite_dir())]
+
+
+def _cleanup_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (CI cancelling a job) interrupts like Ctrl-C, so fixture teardown removes what the run made."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"k8s-sec: stopped by signal {signal.Signals(signum).name}, cleaning up")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _check_writable(directory: Path) -> None:

@@ -101,7 +101,8 @@ class Lab:
 
     def _create(self, images: Images) -> None:
         for p in self.model.pods:
-            manifest = pod(p.name, self.model.real_name(p.namespace), images, image=images.httpd, command=None,
+            manifest = pod(p.name, self.model.real_name(p.namespace), images, image=images.httpd,
+                           command=list(images.httpd_command) or None,
                            labels=dict(p.labels), node=p.node)
             manifest["spec"]["containers"][0]["ports"] = [{"containerPort": port.number, "name": port.name}
                                                           for port in p.ports]

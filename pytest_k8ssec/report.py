@@ -59,6 +59,16 @@ class ReportPlugin:
         self.session.results = [r for r in self.session.results if r["case"] != record["case"]] + [record]
         report.user_properties += [("behaviour", behaviour), ("mechanism", record["mechanism"]), ("verdict", verdict)]
 
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The cluster used, and one line per note (leftovers removed, objects that would not go)."""
+        handle = self.session.handle
+        if handle:
+            why = handle.details.get("chosen because")
+            terminalreporter.write_line(f"k8s-sec: cluster: {handle.provider}" + (f" ({why})" if why else "")
+                                        + f", Kubernetes {handle.git_version}")
+        for note in self.session.notes:
+            terminalreporter.write_line(f"k8s-sec: {note}")
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         directory = self.session.settings.report_dir
         if directory is None or not self.session.results:

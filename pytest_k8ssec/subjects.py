@@ -26,8 +26,8 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "pytest-k8ssec"}
 CREATED_ANNOTATION = "k8ssec.io/created"
 ADDED_LABELS_ANNOTATION = "k8ssec.io/added-labels"
 LEASE_NAME = "k8ssec-run"
-HEARTBEAT_SECONDS = 10
-STALE_AFTER = datetime.timedelta(seconds=60)
+HEARTBEAT_SECONDS = 5
+STALE_AFTER = datetime.timedelta(seconds=30)
 
 # Cluster-scoped kinds a run may create; namespaced objects live in the run's namespaces.
 CLUSTER_KINDS = [
@@ -167,8 +167,17 @@ def _ignore_missing(call) -> None:
             raise
 
 
-def stale_runs(api: client.ApiClient, own_id: str) -> list[str]:
+def stale_runs(api: client.ApiClient, own_id: str = "") -> list[str]:
     """Runs whose objects remain but whose Lease is gone or has not been renewed for a while."""
+    return [run_id for run_id in _run_ids(api, own_id) if not _alive(api, run_id)]
+
+
+def live_runs(api: client.ApiClient, own_id: str = "") -> list[str]:
+    """Other runs on this cluster whose heartbeat is fresh: never touched."""
+    return [run_id for run_id in _run_ids(api, own_id) if _alive(api, run_id)]
+
+
+def _run_ids(api: client.ApiClient, own_id: str) -> list[str]:
     ids: set[str] = set()
     dyn = dynamic.DynamicClient(api)
     for api_version, kind in [("v1", "Namespace"), *CLUSTER_KINDS]:
@@ -180,19 +189,20 @@ def stale_runs(api: client.ApiClient, own_id: str) -> list[str]:
     for ns in _namespaces_with_added_labels(api):
         ids.update(ns.metadata.annotations[ADDED_LABELS_ANNOTATION].split("=")[0:1])
     ids.discard(own_id)
-    coord = client.CoordinationV1Api(api)
-    stale = []
-    for run_id in sorted(ids):
-        try:
-            lease = coord.read_namespaced_lease(LEASE_NAME, f"k8ssec-{run_id}-run")
-            renewed = lease.spec.renew_time
-            if renewed and _now() - renewed < STALE_AFTER:
-                continue
-        except ApiException as exc:
-            if exc.status != 404:
-                continue
-        stale.append(run_id)
-    return stale
+    return sorted(ids)
+
+
+def _alive(api: client.ApiClient, run_id: str) -> bool:
+    """A run is alive while its Lease was renewed within STALE_AFTER (an unreadable Lease counts as alive)."""
+    control_ns = f"k8ssec-{run_id}-run"
+    try:
+        lease = client.CoordinationV1Api(api).read_namespaced_lease(LEASE_NAME, control_ns)
+    except ApiException as exc:
+        if exc.status != 404:
+            return True
+        return _young_namespace(api, control_ns)  # a run that is starting has its namespace, not yet its Lease
+    renewed = lease.spec.renew_time
+    return bool(renewed) and _now() - renewed < STALE_AFTER
 
 
 # -- labels a run adds to namespaces it did not create -------------------------------------
@@ -216,3 +226,11 @@ def remove_added_labels(api: client.ApiClient, namespace: str, run_id: str) -> N
         return
     patch = {"metadata": {"labels": {k: None for k in keys.split(",") if k}, "annotations": {ADDED_LABELS_ANNOTATION: None}}}
     core.patch_namespace(namespace, patch)
+
+
+def _young_namespace(api: client.ApiClient, name: str) -> bool:
+    try:
+        ns = client.CoreV1Api(api).read_namespace(name)
+    except ApiException:
+        return False
+    return ns.metadata.deletion_timestamp is None and _now() - ns.metadata.creation_timestamp < STALE_AFTER

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# busybox on a public image serves the probe targets' two ports from a directory it makes itself.
+PUBLIC_HTTPD_COMMAND = (
+    "sh", "-c", "mkdir -p /tmp/www && echo ok > /tmp/www/index.html && trap 'kill $a $b; exit 0' TERM; "
+    "httpd -f -p 8080 -h /tmp/www & a=$!; httpd -f -p 8081 -h /tmp/www & b=$!; wait",
+)
+
 
 @dataclass(frozen=True)
 class Images:
@@ -19,6 +25,7 @@ class Images:
     httpd: str = "docker.io/library/busybox:1.36"
     root_user: str = "docker.io/library/busybox:1.36"
     pull_policy: str = "IfNotPresent"
+    httpd_command: tuple[str, ...] = PUBLIC_HTTPD_COMMAND  # empty: the httpd image serves by itself
 
 
 @dataclass

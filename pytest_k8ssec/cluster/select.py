@@ -6,6 +6,7 @@ import contextlib
 import logging
 from typing import Iterator
 
+from ..errors import K8sSecError
 from ..profile import Profile
 from ..settings import Settings, cache_dir
 from .existing import open_existing
@@ -24,7 +25,7 @@ def choose_provider(settings: Settings) -> tuple[str, str]:
 
     ok, reason = docker_available()
     if ok:
-        return "kind", "Docker answers"
+        return "kind", reason
     return "local", f"no kubeconfig given and {reason}"
 
 
@@ -34,12 +35,15 @@ def open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
     provider, why = choose_provider(settings)
     log.info("k8s-sec: using the %s cluster provider (%s)", provider, why)
     if provider == "existing":
-        yield open_existing(settings, profile.audit_log_path, profile.audit_log_command)
+        handle = open_existing(settings, profile.audit_log_path, profile.audit_log_command)
+        handle.details["chosen because"] = why
+        yield handle
         return
     if provider == "kind":
         from .kind import kind_cluster
 
         with kind_cluster(settings, profile) as handle:
+            handle.details["chosen because"] = why
             yield handle
         return
     from ..local.cluster import LocalCluster, default_run_dir
@@ -53,3 +57,17 @@ def open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
     finally:
         if not already_up and not settings.keep_cluster:
             cluster.down()
+
+
+def find_cluster(settings: Settings) -> ClusterHandle | None:
+    """The running cluster --k8s-sec-cleanup acts on; never creates one (None: nothing runs)."""
+    provider, _ = choose_provider(settings)
+    if provider == "existing":
+        return open_existing(settings, None, None)
+    if provider == "kind":
+        raise K8sSecError("--k8s-sec-cleanup does not look for kind clusters: point it at one with "
+                          "--k8s-sec-cluster=existing --kubeconfig FILE")
+    from ..local.cluster import LocalCluster, default_run_dir
+
+    cluster = LocalCluster(default_run_dir(), cache_dir(), settings.k8s_version)
+    return cluster.handle() if cluster.is_up() else None

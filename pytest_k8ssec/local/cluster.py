@@ -191,6 +191,7 @@ class LocalCluster:
                 httpd=images.IMAGES["httpd"].reference,
                 root_user=images.IMAGES["busybox"].reference,
                 pull_policy="Never",
+                httpd_command=(),
             ),
             netpol_enforcer=NETPOL_ENFORCER if self.running().get(NETPOL_ENFORCER) else None,
             details={"run_dir": str(self.run_dir), "version": state.get("version", self.k8s_version)},
@@ -276,10 +277,11 @@ class LocalCluster:
         self._save(state)
 
     def start_component(self, name: str, extra_args: list[str] = ()) -> None:  # type: ignore[assignment]
-        """(Re)start one component with its recorded command line plus `extra_args`."""
+        """(Re)start one component with its recorded command line, `extra_args` (--flag=value) replacing its flags."""
         self.stop_component(name)
         state = self._state()
-        argv = [*state["argv"][name], *extra_args]
+        replaced = {arg.split("=", 1)[0] for arg in extra_args}
+        argv = [arg for arg in state["argv"][name] if arg.split("=", 1)[0] not in replaced] + list(extra_args)
         state["pids"][name] = self._spawn(name, argv)
         self._save(state)
         self._wait_started(name, state)

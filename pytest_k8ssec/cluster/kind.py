@@ -1,0 +1,213 @@
+"""The `kind` provider: a kind cluster (through pytest-kind) with Calico, hardened like the seeds' lab.
+
+The pure parts (node image, kind config, kubeadm patch, node files) are unit-tested; the rest
+needs Docker and a registry, which is what users of this provider have (GitHub Actions, laptops).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from .. import apiserver_config
+from ..errors import K8sSecError
+from ..profile import Profile
+from ..settings import Settings, cache_dir
+from .handle import ClusterHandle
+
+KIND_VERSION = "v0.33.0"
+KIND_URL = "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-linux-amd64"
+# The node images published with KIND_VERSION, one per Kubernetes minor (digest-pinned).
+NODE_IMAGES = {
+    "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+    "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+    "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+    "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+}
+CALICO_VERSION = "v3.31.3"
+CALICO_MANIFEST = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests/calico.yaml"
+POD_SUBNET = "192.168.0.0/16"  # Calico's default IP pool
+KEPT_NAME = "k8s-sec"  # --k8s-sec-keep-cluster creates it once and reuses it on later runs
+
+# Where the node container sees the API server's files; the same path inside the API server pod.
+NODE_CONFIG_DIR = "/etc/kubernetes/k8s-sec"
+NODE_LOG_DIR = "/var/log/kubernetes"
+AUDIT_LOG = f"{NODE_LOG_DIR}/k8s-sec-audit.log"
+
+
+def docker_available() -> tuple[bool, str]:
+    """Whether a Docker daemon answers, and if not, why (for `auto` and for the error line)."""
+    if not shutil.which("docker"):
+        return False, "Docker is not installed (no `docker` command)"
+    try:
+        out = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                             capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return False, "Docker does not answer (`docker info` took over 15s)"
+    if out.returncode != 0 or not out.stdout.strip():
+        first = (out.stderr.strip().splitlines() or ["no output"])[0]
+        return False, f"Docker is not running (`docker info`: {first})"
+    return True, f"Docker {out.stdout.strip()} answers"
+
+
+def minor_of(version: str) -> str:
+    """'v1.37.2' -> '1.37'."""
+    parts = version.lstrip("v").split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+        raise K8sSecError(f"--k8s-sec-k8s-version {version!r} is not a Kubernetes version like v1.37.2")
+    return f"{parts[0]}.{parts[1]}"
+
+
+def node_image(k8s_version: str, override: str | None) -> str:
+    """The kind node image: the override, else the image pinned for the version's minor."""
+    if override:
+        return override
+    minor = minor_of(k8s_version)
+    if minor not in NODE_IMAGES:
+        raise K8sSecError(f"kind {KIND_VERSION} has no pinned node image for Kubernetes {minor} (pinned: "
+                          f"{', '.join(sorted(NODE_IMAGES))}): pass --k8s-sec-kind-image IMAGE")
+    return NODE_IMAGES[minor]
+
+
+def kubeadm_patch(minor: str) -> dict[str, Any]:
+    """The ClusterConfiguration patch: the hardening flags and the volumes holding their files.
+
+    kubeadm v1beta4 (Kubernetes 1.31 and later) takes extraArgs as a name/value list, v1beta3 as a map.
+    """
+    flags = apiserver_config.hardening_flags(f"{NODE_CONFIG_DIR}/audit-policy.yaml", AUDIT_LOG,
+                                             f"{NODE_CONFIG_DIR}/admission.yaml")
+    v1beta4 = tuple(int(p) for p in minor.split(".")) >= (1, 31)
+    extra_args: Any = [{"name": k, "value": v} for k, v in flags.items()] if v1beta4 else flags
+    return {
+        "kind": "ClusterConfiguration",
+        "apiServer": {
+            "extraArgs": extra_args,
+            "extraVolumes": [
+                {"name": "k8s-sec-config", "hostPath": NODE_CONFIG_DIR, "mountPath": NODE_CONFIG_DIR,
+                 "readOnly": True, "pathType": "Directory"},
+                {"name": "k8s-sec-audit-log", "hostPath": NODE_LOG_DIR, "mountPath": NODE_LOG_DIR,
+                 "readOnly": False, "pathType": "DirectoryOrCreate"},
+            ],
+        },
+    }
+
+
+def node_files(profile: Profile) -> dict[str, str]:
+    """The files the API server reads, by name in NODE_CONFIG_DIR."""
+    return {
+        "audit-policy.yaml": yaml.safe_dump(apiserver_config.audit_policy(profile), sort_keys=False),
+        "admission.yaml": yaml.safe_dump(apiserver_config.admission_configuration(), sort_keys=False),
+    }
+
+
+def kind_config(minor: str, workers: int, host_config_dir: Path) -> dict[str, Any]:
+    """The kind Cluster config: no default CNI, Calico's pod subnet, the API server's files mounted."""
+    control_plane = {
+        "role": "control-plane",
+        "extraMounts": [{"hostPath": str(host_config_dir), "containerPath": NODE_CONFIG_DIR, "readOnly": True}],
+        "kubeadmConfigPatches": [yaml.safe_dump(kubeadm_patch(minor), sort_keys=False)],
+    }
+    return {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "networking": {"disableDefaultCNI": True, "podSubnet": POD_SUBNET},
+        "nodes": [control_plane] + [{"role": "worker"} for _ in range(workers)],
+    }
+
+
+def kind_binary(directory: Path) -> Path:
+    """The pinned kind binary, downloaded once into the cache."""
+    path = directory / f"kind-{KIND_VERSION}"
+    if path.exists():
+        return path
+    import requests
+
+    url = os.environ.get("KIND_DOWNLOAD_URL") or KIND_URL.format(version=KIND_VERSION)
+    try:
+        response = requests.get(url, timeout=60)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise K8sSecError(f"could not download kind {KIND_VERSION} from {url} ({exc}): put a kind binary at {path} "
+                          "or set KIND_DOWNLOAD_URL") from None
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(response.content)
+    tmp.chmod(0o755)
+    tmp.rename(path)
+    return path
+
+
+def calico_manifest(source: str | None) -> list[dict[str, Any]]:
+    """Calico's objects, from the pinned release, another URL, or a local file (air-gapped users)."""
+    source = source or CALICO_MANIFEST
+    if source.startswith(("http://", "https://")):
+        import requests
+
+        try:
+            response = requests.get(source, timeout=60)
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise K8sSecError(f"could not fetch the Calico manifest {source} ({exc}): pass "
+                              "--k8s-sec-calico-manifest with a reachable URL or a local file") from None
+        text = response.text
+    else:
+        try:
+            text = Path(source).read_text()
+        except OSError as exc:
+            raise K8sSecError(f"could not read the Calico manifest {source}: {exc.strerror}") from None
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@contextlib.contextmanager
+def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
+    """Create (or, with --k8s-sec-keep-cluster, reuse) a kind cluster with Calico; delete it after."""
+    ok, reason = docker_available()
+    if not ok:
+        raise K8sSecError(f"the kind provider needs Docker: {reason}; start Docker, or use --k8s-sec-cluster=local")
+    minor = minor_of(settings.k8s_version)
+    image = node_image(settings.k8s_version, settings.kind_node_image)
+    name = KEPT_NAME if settings.keep_cluster else f"k8s-sec-{secrets.token_hex(3)}"
+    workdir = cache_dir() / "kind" / name
+    config_dir = workdir / "node-config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for file_name, text in node_files(profile).items():
+        (config_dir / file_name).write_text(text)
+    config_file = workdir / "kind.yaml"
+    config_file.write_text(yaml.safe_dump(kind_config(minor, settings.kind_workers, config_dir), sort_keys=False))
+
+    from pytest_kind import KindCluster
+
+    with contextlib.chdir(workdir):  # pytest-kind keeps its files under the working directory
+        cluster = KindCluster(name, kubeconfig=workdir / "kubeconfig", image=image,
+                              kind_path=kind_binary(cache_dir() / "kind"))
+    try:
+        try:
+            cluster.create(config_file)
+        except subprocess.CalledProcessError as exc:
+            raise K8sSecError(f"`kind create cluster` failed (exit {exc.returncode}, output above): check that "
+                              f"Docker can pull {image}") from None
+        from .calico import install_calico
+
+        nodes = install_calico(workdir / "kubeconfig", f"kind-{name}", calico_manifest(settings.calico_manifest))
+        yield ClusterHandle(
+            provider="kind",
+            kubeconfig=workdir / "kubeconfig",
+            context=f"kind-{name}",
+            created_by_plugin=True,
+            allow_cluster_changes=settings.allow_cluster_changes,
+            audit_log_command=f"docker exec {name}-control-plane cat {AUDIT_LOG}",
+            node_names=nodes,
+            netpol_enforcer="calico",
+            details={"kind": KIND_VERSION, "node image": image, "calico": settings.calico_manifest or CALICO_VERSION},
+        )
+    finally:
+        if not settings.keep_cluster:
+            cluster.delete()
+            shutil.rmtree(workdir, ignore_errors=True)
