@@ -7,6 +7,7 @@ needs Docker and a registry, which is what users of this provider have (GitHub A
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -21,6 +22,8 @@ from ..errors import K8sSecError
 from ..profile import Profile
 from ..settings import Settings, cache_dir
 from .handle import ClusterHandle
+
+log = logging.getLogger(__name__)
 
 KIND_VERSION = "v0.33.0"
 KIND_URL = "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-linux-amd64"
@@ -165,6 +168,19 @@ def calico_manifest(source: str | None) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+def create_cluster(kind: Path, name: str, image: str, kubeconfig: Path, config_file: Path) -> None:
+    """`kind create cluster`, unless it exists; its error lines go into the error (pytest hides its output)."""
+    existing = subprocess.run([str(kind), "get", "clusters"], capture_output=True, text=True).stdout.split()
+    if name in existing:
+        return
+    out = subprocess.run([str(kind), "create", "cluster", f"--name={name}", f"--kubeconfig={kubeconfig}",
+                          f"--image={image}", f"--config={config_file}"], capture_output=True, text=True)
+    if out.returncode != 0:
+        errors = [line.strip() for line in (out.stderr + out.stdout).splitlines() if "ERROR" in line or "rror response" in line]
+        raise K8sSecError(f"`kind create cluster` failed: {' / '.join(errors[-2:]) or 'exit %d' % out.returncode}; "
+                          f"check that Docker can pull {image}, or pass --k8s-sec-kind-image with a reachable one")
+
+
 @contextlib.contextmanager
 def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
     """Create (or, with --k8s-sec-keep-cluster, reuse) a kind cluster with Calico; delete it after."""
@@ -173,26 +189,22 @@ def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
         raise K8sSecError(f"the kind provider needs Docker: {reason}; start Docker, or use --k8s-sec-cluster=local")
     minor = minor_of(settings.k8s_version)
     image = node_image(settings.k8s_version, settings.kind_node_image)
+    kind = kind_binary(cache_dir() / "kind")
     name = KEPT_NAME if settings.keep_cluster else f"k8s-sec-{secrets.token_hex(3)}"
     workdir = cache_dir() / "kind" / name
     config_dir = workdir / "node-config"
     config_dir.mkdir(parents=True, exist_ok=True)
-    for file_name, text in node_files(profile).items():
-        (config_dir / file_name).write_text(text)
-    config_file = workdir / "kind.yaml"
-    config_file.write_text(yaml.safe_dump(kind_config(minor, settings.kind_workers, config_dir), sort_keys=False))
-
     from pytest_kind import KindCluster
 
     with contextlib.chdir(workdir):  # pytest-kind keeps its files under the working directory
-        cluster = KindCluster(name, kubeconfig=workdir / "kubeconfig", image=image,
-                              kind_path=kind_binary(cache_dir() / "kind"))
+        cluster = KindCluster(name, kubeconfig=workdir / "kubeconfig", image=image, kind_path=kind)
     try:
-        try:
-            cluster.create(config_file)
-        except subprocess.CalledProcessError as exc:
-            raise K8sSecError(f"`kind create cluster` failed (exit {exc.returncode}, output above): check that "
-                              f"Docker can pull {image}") from None
+        for file_name, text in node_files(profile).items():
+            (config_dir / file_name).write_text(text)
+        config_file = workdir / "kind.yaml"
+        config_file.write_text(yaml.safe_dump(kind_config(minor, settings.kind_workers, config_dir), sort_keys=False))
+        create_cluster(kind, name, image, workdir / "kubeconfig", config_file)
+        cluster.create(config_file)  # the cluster exists now: pytest-kind only connects to it
         from .calico import install_calico
 
         nodes = install_calico(workdir / "kubeconfig", f"kind-{name}", calico_manifest(settings.calico_manifest))
@@ -209,5 +221,8 @@ def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
         )
     finally:
         if not settings.keep_cluster:
-            cluster.delete()
+            try:
+                cluster.delete()
+            except subprocess.CalledProcessError as exc:
+                log.warning("k8s-sec: `kind delete cluster --name=%s` failed (exit %d): delete it by hand", name, exc.returncode)
             shutil.rmtree(workdir, ignore_errors=True)

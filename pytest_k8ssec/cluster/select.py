@@ -42,7 +42,13 @@ def open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
     if provider == "kind":
         from .kind import kind_cluster
 
-        with kind_cluster(settings, profile) as handle:
+        with contextlib.ExitStack() as stack:
+            try:
+                handle = stack.enter_context(kind_cluster(settings, profile))
+            except K8sSecError as exc:
+                if settings.provider != "auto":
+                    raise
+                raise K8sSecError(f"{exc} (auto chose kind because {why}; --k8s-sec-cluster=local avoids Docker)") from None
             handle.details["chosen because"] = why
             yield handle
         return

@@ -102,9 +102,13 @@ class LocalCluster:
     def _save(self, state: dict) -> None:
         self.layout.state_file.write_text(json.dumps(state, indent=2))
 
+    def pids(self) -> dict[str, int]:
+        """The recorded process of each component."""
+        return dict(self._state().get("pids", {}))
+
     def running(self) -> dict[str, bool]:
         """Which recorded components are alive."""
-        return {name: _alive(pid) for name, pid in self._state().get("pids", {}).items()}
+        return {name: _alive(pid) for name, pid in self.pids().items()}
 
     def is_up(self) -> bool:
         alive = self.running()
