@@ -21,15 +21,11 @@ from pytest_k8ssec.profile import load_profile
 from pytest_k8ssec.settings import DEFAULT_K8S_VERSION, cache_dir
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process, from /proc (0 if it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+def print_memory(cluster: LocalCluster) -> None:
+    peaks = cluster.peak_memory_mib()
+    for name, mib in peaks.items():
+        print(f"  peak rss {name:24} {mib:7.1f} MiB")
+    print(f"peak rss, all components: {sum(peaks.values()):6.1f} MiB")
 
 
 def main() -> None:
@@ -53,12 +49,7 @@ def main() -> None:
     t0 = time.monotonic()
     cluster.up(load_profile())
     print(f"start to ready:       {time.monotonic() - t0:7.1f}s")
-    total = 0.0
-    for name, pid in cluster.pids().items():
-        mib = rss_mib(pid)
-        total += mib
-        print(f"  rss {name:24} {mib:7.1f} MiB")
-    print(f"rss of all components: {total:6.1f} MiB")
+    print_memory(cluster)
 
     t0 = time.monotonic()
     cluster.down(quiet=True)

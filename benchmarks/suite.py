@@ -96,6 +96,9 @@ def main() -> int:
                     print((out / "output.txt").read_text()[-3000:])
                 if args.runs == 1 or i == args.runs:
                     summarize(seconds, status, out)
+            peaks = cluster.peak_memory_mib()
+            print(f"cluster peak rss since start: {sum(peaks.values()):.0f} MiB ("
+                  + ", ".join(f"{name} {mib:.0f}" for name, mib in sorted(peaks.items(), key=lambda kv: -kv[1])) + ")")
             if args.runs > 1:
                 print(f"soak: {args.runs} runs, {bad} failed or left objects; wall min {min(walls):.1f}s, "
                       f"median {sorted(walls)[len(walls) // 2]:.1f}s, max {max(walls):.1f}s")

@@ -100,6 +100,15 @@ def version_ldflags(version: str) -> str:
     return " ".join(flags)
 
 
+def check_version(version: str) -> None:
+    """A release this project can run: v1.Y.Z with Y >= 30 (the API server features the suite needs)."""
+    m = _VERSION.match(version)
+    if not m:
+        raise K8sSecError(f"Kubernetes version must look like v1.Y.Z (e.g. v1.36.3), not {version!r}")
+    if int(m[1]) < 30:
+        raise K8sSecError(f"Kubernetes {version} is older than v1.30, the oldest release the local cluster supports")
+
+
 class Builder:
     """Builds into `cache/bin/<component>-<version>/`, timing each build."""
 
@@ -109,6 +118,7 @@ class Builder:
 
     def all(self, k8s_version: str) -> Binaries:
         """Every binary of the local cluster, built where missing, gathered in one directory."""
+        check_version(k8s_version)
         out = self.cache / "bin" / f"cluster-{k8s_version}"
         out.mkdir(parents=True, exist_ok=True)
         sources = {
@@ -156,9 +166,9 @@ class Builder:
                               cwd=self.cache, capture_output=True, text=True)
         info = json.loads(proc.stdout or "{}") if proc.stdout.strip().startswith("{") else {}
         if proc.returncode != 0 or not info.get("GoMod"):
-            reason = info.get("Error") or proc.stderr.strip().splitlines()[-1:] or ["no answer"]
+            reason = " ".join((info.get("Error") or proc.stderr or "no answer").split())
             raise K8sSecError(
-                f"Kubernetes {version} is not available from the Go module proxy ({''.join(reason)}); "
+                f"Kubernetes {version} is not available from the Go module proxy ({reason}); "
                 "pick an existing release, e.g. `go list -m -versions k8s.io/kubernetes`"
             )
         return Path(info["GoMod"]).read_text()

@@ -106,6 +106,18 @@ class LocalCluster:
         """The recorded process of each component."""
         return dict(self._state().get("pids", {}))
 
+    def peak_memory_mib(self) -> dict[str, float]:
+        """Each component's peak resident memory so far (VmHWM), for the benchmarks."""
+        peaks = {}
+        for name, pid in self.pids().items():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+            peaks[name] = kib / 1024
+        return peaks
+
     def running(self) -> dict[str, bool]:
         """Which recorded components are alive."""
         return {name: _alive(pid) for name, pid in self.pids().items()}

@@ -5,10 +5,15 @@ Named to run last: it stops the session's cluster, then starts it again for what
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 from kubernetes import client
 
 from pytest_k8ssec.kube import api_client
 from pytest_k8ssec.local import hostnet
+from pytest_k8ssec.local.layout import PORTS
 from pytest_k8ssec.pods import create_and_wait_running, pod
 from pytest_k8ssec.profile import load_profile
 
@@ -26,5 +31,19 @@ def test_down_leaves_no_processes_mounts_links_rules_or_cgroups(local_cluster):
     try:
         assert hostnet.leftovers(local_cluster.run_dir, netns_before_cluster) == []
         assert not local_cluster.run_dir.exists()
+        port_in_use_is_one_clear_line_and_starts_nothing(local_cluster)
     finally:
         local_cluster.up(load_profile())
+
+
+def port_in_use_is_one_clear_line_and_starts_nothing(local_cluster) -> None:
+    """Another program on the API server's port: `up` says which port and what to do, and starts nothing."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", PORTS["kube-apiserver"]))
+        holder.listen()
+        proc = subprocess.run([sys.executable, "-m", "pytest_k8ssec.local", "up"], capture_output=True, text=True,
+                              timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"error: ports needed by the local cluster are in use: {PORTS['kube-apiserver']} (kube-apiserver)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert hostnet.leftovers(local_cluster.run_dir, []) == []
