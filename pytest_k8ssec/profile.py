@@ -14,6 +14,8 @@ from .errors import ProfileError
 
 SCOPES = ("tenant", "other", "cluster")
 PSA_LEVELS = ("privileged", "baseline", "restricted")
+IMAGE_KEYS = ("busybox", "busybox_nonroot", "httpd", "root_user")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _ACCESS_KEY = re.compile(r"^(?P<verb>[a-z*]+) (?P<resource>[a-z*.]+)(?:/(?P<sub>[a-z]+))?(?: in (?P<scope>\w+))?$")
 
 
@@ -54,6 +56,7 @@ class Profile:
     audit_log_command: str | None = None
     audit_policy: dict[str, Any] = field(default_factory=dict)
     fail_on_dangling_bindings: bool = False
+    images: dict[str, Any] = field(default_factory=dict)  # overrides of the cluster's Images
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -80,7 +83,8 @@ def load_profile(path: str | Path | None = None) -> Profile:
 def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
     v = _Validator(path)
     root = v.mapping(data, "(top level)")
-    v.only(root, "(top level)", {"name", "developer_role", "user", "access", "networkpolicy", "admission", "audit", "checks"})
+    v.only(root, "(top level)", {"name", "developer_role", "user", "access", "networkpolicy", "admission", "audit", "checks",
+                                   "images"})
     role = v.mapping(root.get("developer_role"), "developer_role")
     user = v.mapping(root.get("user"), "user")
     access = v.mapping(root.get("access"), "access")
@@ -109,6 +113,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         audit_log_command=v.optional_string(audit.get("log_command"), "audit.log_command"),
         audit_policy=v.audit_policy(audit.get("policy"), "audit.policy"),
         fail_on_dangling_bindings=v.boolean(checks.get("fail_on_dangling_bindings", False), "checks.fail_on_dangling_bindings"),
+        images=v.images(root.get("images", {}), "images"),
         raw=root,
     )
 
@@ -149,6 +154,18 @@ class _Validator:
         if not isinstance(value, bool):
             raise self.fail(key, "true or false", value)
         return value
+
+    def images(self, value: Any, key: str) -> dict[str, Any]:
+        images = self.mapping(value, key)
+        self.only(images, key, {*IMAGE_KEYS, "pull_policy", "httpd_command"})
+        result: dict[str, Any] = {k: self.string(images[k], f"{key}.{k}") for k in IMAGE_KEYS if k in images}
+        if "pull_policy" in images:
+            if images["pull_policy"] not in PULL_POLICIES:
+                raise self.fail(f"{key}.pull_policy", f"one of {', '.join(PULL_POLICIES)}", images["pull_policy"])
+            result["pull_policy"] = images["pull_policy"]
+        if "httpd_command" in images:
+            result["httpd_command"] = tuple(self.strings(images["httpd_command"], f"{key}.httpd_command"))
+        return result
 
     def audit_policy(self, value: Any, key: str) -> dict[str, Any]:
         policy = self.mapping(value, key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from typing import Iterator
 
@@ -31,7 +32,15 @@ def choose_provider(settings: Settings) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
-    """Yield a ClusterHandle; clusters this run created are removed on exit unless kept."""
+    """Yield a ClusterHandle whose images follow the profile; clusters this run created are removed on exit unless kept."""
+    with _open_cluster(settings, profile) as handle:
+        if profile.images:
+            handle.images = dataclasses.replace(handle.images, **profile.images)
+        yield handle
+
+
+@contextlib.contextmanager
+def _open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
     provider, why = choose_provider(settings)
     log.info("k8s-sec: using the %s cluster provider (%s)", provider, why)
     if provider == "existing":

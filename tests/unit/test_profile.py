@@ -49,3 +49,18 @@ def test_unparseable_yaml_names_the_line(tmp_path):
 def test_missing_profile_file(tmp_path):
     with pytest.raises(ProfileError, match="must be a readable YAML file"):
         load_profile(tmp_path / "nope.yaml")
+
+
+def test_images_override_what_pods_run_and_are_checked():
+    from pytest_k8ssec.profile import parse_profile
+
+    data = yaml.safe_load(default_profile_path().read_text())
+    data["images"] = {"busybox": "mirror.example/busybox:1.36", "pull_policy": "Never", "httpd_command": []}
+    assert parse_profile(data).images == {"busybox": "mirror.example/busybox:1.36", "pull_policy": "Never",
+                                          "httpd_command": ()}
+    data["images"] = {"pull_policy": "Sometimes"}
+    with pytest.raises(ProfileError, match=r"images\.pull_policy.*one of Always, IfNotPresent, Never"):
+        parse_profile(data)
+    data["images"] = {"nginx": "nginx"}
+    with pytest.raises(ProfileError, match=r"images\.nginx"):
+        parse_profile(data)

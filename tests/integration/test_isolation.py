@@ -1,0 +1,67 @@
+"""The plugin on a cluster it did not create, and two runs on one cluster at the same time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import dataclasses
+import threading
+
+import yaml
+
+from pytest_k8ssec.profile import default_profile_path
+from pytest_k8ssec.subjects import labelled
+
+
+def profile_with_local_images(local_cluster, directory) -> str:
+    """The default profile, with the images this cluster has (it cannot pull any): what an air-gapped user writes."""
+    data = yaml.safe_load(default_profile_path().read_text())
+    images = dataclasses.asdict(local_cluster.handle().images)
+    data["images"] = {**images, "httpd_command": list(images["httpd_command"])}
+    path = directory / "profile.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return f"--k8s-sec-profile={path}"
+
+
+def test_existing_cluster_without_opt_in_gets_no_cluster_scoped_change(pytester, local_cluster, admin):
+    """Cases needing one are skipped with the reason; a watcher sees no cluster-scoped object of the run."""
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.update(o for o in labelled(admin) if not o.startswith("Namespace/"))
+            stop.wait(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = pytester.runpytest_subprocess("--k8s-sec", "--k8s-sec-cluster=existing",
+                                               f"--kubeconfig={local_cluster.layout.admin_kubeconfig}",
+                                               profile_with_local_images(local_cluster, pytester.path),
+                                               "-p", "no:cacheprovider", "-rs")
+    finally:
+        stop.set()
+        watcher.join()
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes.get("failed", 0) == 0 and outcomes["passed"] >= 10, outcomes
+    assert outcomes["skipped"] >= 3, outcomes
+    result.stdout.fnmatch_lines(["SKIPPED*needs a cluster-scoped change*pass --k8s-sec-allow-cluster-changes*"])
+    assert seen == set()
+    assert labelled(admin) == []
+
+
+def test_two_runs_at_the_same_time_both_pass_and_leave_nothing(local_cluster, admin, tmp_path):
+    env = {**os.environ, "K8SSEC_CACHE": str(local_cluster.cache)}
+    runs = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        runs.append(subprocess.Popen([sys.executable, "-m", "pytest", "--k8s-sec", "--k8s-sec-cluster=local",
+                                      "-p", "no:cacheprovider", "-q"], cwd=tmp_path / name, env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    outputs = [proc.communicate(timeout=900)[0] for proc in runs]
+    for proc, output in zip(runs, outputs):
+        assert proc.returncode == 0, output[-4000:]
+        assert "removed the leftovers" not in output, "a live run was taken for a killed one"
+    assert labelled(admin) == []
