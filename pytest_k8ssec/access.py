@@ -70,8 +70,16 @@ def self_can_i(api: client.ApiClient, q: Question) -> bool:
     return bool(client.AuthorizationV1Api(api).create_self_subject_access_review(review).status.allowed)
 
 
+AUTHENTICATED = "system:authenticated"
+
+
 def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str]) -> bool:
-    """The answer for any user and groups, asked by the admin (SubjectAccessReview)."""
+    """The answer for any user and groups, asked by the admin (SubjectAccessReview).
+
+    The API server adds system:authenticated to every authenticated user, but a review checks
+    exactly the groups it names: without it, bindings to all users would go unseen.
+    """
+    groups = groups if AUTHENTICATED in groups else [*groups, AUTHENTICATED]
     review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
         resource_attributes=q.attributes(), user=user, groups=groups))
     return bool(client.AuthorizationV1Api(admin).create_subject_access_review(review).status.allowed)

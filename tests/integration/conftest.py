@@ -31,6 +31,7 @@ def admin(local_cluster) -> client.ApiClient:
 def run(admin):
     """A labelled run for objects a test creates directly; everything is removed afterwards."""
     r = Run(admin)
+    r.start()  # a heartbeat, so the suites these tests start do not take its objects for a killed run's
     yield r
     assert not r.finish(), "objects of the test's run remained"
 
