@@ -44,7 +44,8 @@ def main() -> None:
     cluster.build()
     print(f"build ({'cold' if args.cold else 'cached'}):      {time.monotonic() - t0:7.1f}s")
     for name, seconds in cluster.timings.items():
-        print(f"  {name:28} {seconds:7.1f}s")
+        if name.startswith("build "):
+            print(f"  {name:28} {seconds:7.1f}s")
 
     t0 = time.monotonic()
     cluster.up(load_profile())
