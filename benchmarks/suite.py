@@ -47,23 +47,26 @@ def case_times(junit: Path) -> list[tuple[float, str]]:
     return sorted(((float(c.get("time", 0)), f"{c.get('classname')}::{c.get('name')}") for c in cases), reverse=True)
 
 
-def probe_figures(report: Path) -> tuple[int, float]:
-    """Probes run by the reachability cases and the seconds their matrices took, from the report's evidence."""
+def matrix_evidence(report: Path) -> list[tuple[str, dict]]:
+    """(case, evidence) of the reachability cases, from the report."""
     cases = json.loads(report.read_text())["cases"]
-    evidence = [c["evidence"] for c in cases if "probes" in c.get("evidence", {})]
-    probes = max((e["probes"] for e in evidence), default=0)  # the counter is cumulative over the module
-    return probes, sum(e.get("matrix_seconds", 0) for e in evidence)
+    return [(c["case"], c["evidence"]) for c in cases if "probes" in c.get("evidence", {})]
 
 
 def summarize(seconds: float, status: int, out: Path) -> None:
     times = case_times(out / "junit.xml")
     netpol = sum(t for t, name in times if "test_netpol" in name)
-    probes, matrix_seconds = probe_figures(out / "k8s-sec-report.json")
+    matrices = matrix_evidence(out / "k8s-sec-report.json")
+    probes = max((e["probes"] for _, e in matrices), default=0)  # the counter is cumulative over the module
+    matrix_seconds = sum(e["matrix_seconds"] for _, e in matrices)
     summary = json.loads((out / "k8s-sec-report.json").read_text())["summary"]
     print(f"wall time: {seconds:.1f}s  exit {status}  cases: {summary}")
     print(f"NetworkPolicy module: {netpol:.1f}s; {probes} probes in {matrix_seconds:.1f}s of matrices "
           f"({probes / matrix_seconds if matrix_seconds else 0:.0f} probes/s)")
-    print("slowest ten:")
+    for case, e in matrices:  # each evaluation probes every cell of the matrix once
+        print(f"  {case}: {e['cells']} cells, {e['attempts']} evaluation(s) in {e['matrix_seconds']:.2f}s "
+              f"({e['matrix_seconds'] / max(e['attempts'], 1):.2f}s each)")
+    print("slowest ten (JUnit times: setup and teardown included; the session's teardown lands on the last case):")
     for t, name in times[:10]:
         print(f"  {t:6.1f}s  {name}")
 
