@@ -84,8 +84,17 @@ class Run:
         return resource.create(body=manifest, namespace=meta.get("namespace"))
 
     def namespace(self, base: str, labels: dict[str, str] | None = None) -> str:
+        """A labelled namespace, returned once its `default` service account exists.
+
+        Pods are refused until the service-account controller has made it, as the upstream e2e
+        framework also waits for; on a loaded cluster that takes seconds.
+        """
         name = self.name(base)
         self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}})
+        core = client.CoreV1Api(self.api)
+        wait_for(f"service account default in namespace {name} (made by kube-controller-manager)",
+                 lambda: core.read_namespaced_service_account("default", name), timeout=60, interval=0.1,
+                 max_interval=1, retry_on=(ApiException,))
         return name
 
     # -- liveness ------------------------------------------------------------------------

@@ -58,6 +58,9 @@ IDENTITIES = {
 }
 START_ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "kube-router"]
 NETPOL_ENFORCER = "kube-router"  # optional: stopping it on purpose leaves a cluster that enforces no policy
+# Components that watch the API server. After it restarts their informers back off for up to a
+# minute (measured: a namespace waited 62 s for its default service account), so they restart too.
+API_CLIENTS = ["kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", NETPOL_ENFORCER]
 
 
 def missing_host_tools() -> list[str]:
@@ -301,6 +304,9 @@ class LocalCluster:
         state["pids"][name] = self._spawn(name, argv)
         self._save(state)
         self._wait_started(name, state)
+        if name == "kube-apiserver":
+            for client_name in [c for c in API_CLIENTS if c in state["pids"]]:
+                self.start_component(client_name)
 
     def write_audit_policy(self, policy: dict) -> None:
         """Replace the audit policy file; the API server reads it when (re)started."""
