@@ -59,7 +59,7 @@ IDENTITIES = {
 START_ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "kube-router"]
 NETPOL_ENFORCER = "kube-router"  # optional: stopping it on purpose leaves a cluster that enforces no policy
 # Components that watch the API server. After it restarts their informers back off for up to a
-# minute (measured: a namespace waited 62 s for its default service account), so they restart too.
+# minute (measured: a namespace waited 62 s for its default service account), so they restart with it.
 API_CLIENTS = ["kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", NETPOL_ENFORCER]
 
 
@@ -296,7 +296,14 @@ class LocalCluster:
         self._save(state)
 
     def start_component(self, name: str, extra_args: list[str] = ()) -> None:  # type: ignore[assignment]
-        """(Re)start one component with its recorded command line, `extra_args` (--flag=value) replacing its flags."""
+        """(Re)start one component with its recorded command line, `extra_args` (--flag=value) replacing its flags.
+
+        The API server's running clients are stopped first and started after it: a client that
+        is still starting when the server goes away exits.
+        """
+        clients = [c for c in API_CLIENTS if c in self.pids()] if name == "kube-apiserver" else []
+        for client_name in clients:
+            self.stop_component(client_name)
         self.stop_component(name)
         state = self._state()
         replaced = {arg.split("=", 1)[0] for arg in extra_args}
@@ -304,9 +311,8 @@ class LocalCluster:
         state["pids"][name] = self._spawn(name, argv)
         self._save(state)
         self._wait_started(name, state)
-        if name == "kube-apiserver":
-            for client_name in [c for c in API_CLIENTS if c in state["pids"]]:
-                self.start_component(client_name)
+        for client_name in clients:
+            self.start_component(client_name)
 
     def write_audit_policy(self, policy: dict) -> None:
         """Replace the audit policy file; the API server reads it when (re)started."""
@@ -322,6 +328,10 @@ class LocalCluster:
         checks = {
             "etcd": lambda: _http_ok(f"http://127.0.0.1:{PORTS['etcd']}/health"),
             "kube-apiserver": self._api_ready,
+            # self-signed serving certificates; /healthz is always allowed without credentials
+            "kube-controller-manager": lambda: _http_ok(f"https://127.0.0.1:{PORTS['kube-controller-manager']}/healthz",
+                                                        _UNVERIFIED),
+            "kube-scheduler": lambda: _http_ok(f"https://127.0.0.1:{PORTS['kube-scheduler']}/healthz", _UNVERIFIED),
             "containerd": lambda: self.layout.containerd_socket.exists(),
             "kubelet": lambda: _http_ok(f"http://127.0.0.1:{PORTS['kubelet-healthz']}/healthz"),
             "kube-router": lambda: _http_ok(f"http://127.0.0.1:{PORTS['kube-router-health']}/healthz"),
@@ -433,6 +443,9 @@ def _stop(pid: int, grace: float = 5.0) -> None:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+_UNVERIFIED = ssl._create_unverified_context()
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
