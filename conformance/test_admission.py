@@ -228,7 +228,13 @@ def test_controller_cannot_create_pods_until_service_account_authorized(kind, co
     """The user's controller object is accepted, but its pods are refused: ReplicaFailure and FailedCreate."""
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy on the controller's pods"
     ns = controllers.namespace
-    message = wait_for(f"a FailedCreate event for the {kind}", lambda: _failed_create(core, ns, kind), timeout=60)
+
+    def outcome() -> tuple[str, list[str]]:  # the refusal, or the pods that should not exist
+        return _failed_create(core, ns, kind), [p.metadata.name for p in core.list_namespaced_pod(ns).items]
+
+    message, owned = wait_for(f"a FailedCreate event for the {kind}, or its pods", outcome, timeout=60,
+                              ready=lambda o: bool(o[0] or o[1]))
+    assert not owned, f"pods were created although their service account may use no policy: {owned}"
     assert adm.REJECTED_MESSAGE in message, f"FailedCreate does not carry the admission message: {message}"
     wait_for(f"the {kind}'s ReplicaFailure condition", lambda: _replica_failure(k8s_admin, ns, kind), timeout=60)
     owned = [p.metadata.name for p in core.list_namespaced_pod(ns).items]

@@ -80,6 +80,7 @@ def test_without_gating_policy_controllers_create_pods_and_psp3_fails(suite, loc
     with apiserver_without(local_cluster, "ValidatingAdmissionPolicy"):
         result = suite("--k8s-sec-behaviours=PSP-3")
     result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*pods were created although their service account may use no policy*"])
 
 
 def test_privilege_escalation_allowed_fails_verify1_on_no_new_privs(suite, pytester):
