@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import logging
 import subprocess
 import sys
@@ -86,26 +87,29 @@ def main() -> int:
         print(f"cluster started in {time.monotonic() - t0:.1f}s")
     api = api_client(str(cluster.handle().kubeconfig))
     bad = 0
+    tmp = Path(tempfile.mkdtemp(prefix="k8ssec-bench-"))  # kept when a run fails, for its output
+    walls = []
     try:
-        with tempfile.TemporaryDirectory(prefix="k8ssec-bench-") as tmp:
-            walls = []
-            for i in range(1, args.runs + 1):
-                seconds, status, out = run_suite(Path(tmp), args.pytest_args)
-                left = labelled(api)
-                walls.append(seconds)
-                bad += status != 0 or bool(left)
-                print(f"run {i}/{args.runs}: {seconds:.1f}s exit {status}; leftovers: {', '.join(left) or 'none'}")
-                if status != 0:
-                    print((out / "output.txt").read_text()[-3000:])
-                if args.runs == 1 or i == args.runs:
-                    summarize(seconds, status, out)
-            peaks = cluster.peak_memory_mib()
-            print(f"cluster peak rss since start: {sum(peaks.values()):.0f} MiB ("
-                  + ", ".join(f"{name} {mib:.0f}" for name, mib in sorted(peaks.items(), key=lambda kv: -kv[1])) + ")")
-            if args.runs > 1:
-                print(f"soak: {args.runs} runs, {bad} failed or left objects; wall min {min(walls):.1f}s, "
-                      f"median {sorted(walls)[len(walls) // 2]:.1f}s, max {max(walls):.1f}s")
+        for i in range(1, args.runs + 1):
+            seconds, status, out = run_suite(tmp, args.pytest_args)
+            left = labelled(api)
+            walls.append(seconds)
+            bad += status != 0 or bool(left)
+            print(f"run {i}/{args.runs}: {seconds:.1f}s exit {status}; leftovers: {', '.join(left) or 'none'}")
+            if status != 0:
+                print((out / "output.txt").read_text()[-3000:])
+                print(f"output, JUnit and report of this run kept in {out}")
+            if args.runs == 1 or i == args.runs:
+                summarize(seconds, status, out)
+        peaks = cluster.peak_memory_mib()
+        print(f"cluster peak rss since start: {sum(peaks.values()):.0f} MiB ("
+              + ", ".join(f"{name} {mib:.0f}" for name, mib in sorted(peaks.items(), key=lambda kv: -kv[1])) + ")")
+        if args.runs > 1:
+            print(f"soak: {args.runs} runs, {bad} failed or left objects; wall min {min(walls):.1f}s, "
+                  f"median {sorted(walls)[len(walls) // 2]:.1f}s, max {max(walls):.1f}s")
     finally:
+        if not bad:
+            shutil.rmtree(tmp, ignore_errors=True)
         if started_here:
             cluster.down(quiet=True)
     return 1 if bad else 0
