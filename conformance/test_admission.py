@@ -213,6 +213,10 @@ def _failed_create(core, ns: str, kind: str) -> str:
     return ""
 
 
+def _pod_names(core, ns: str) -> list[str]:
+    return [p.metadata.name for p in core.list_namespaced_pod(ns).items]
+
+
 def _replica_failure(k8s_admin, ns: str, kind: str) -> bool:
     if kind == "ReplicationController":
         conditions = client.CoreV1Api(k8s_admin).read_namespaced_replication_controller("rc", ns).status.conditions
@@ -230,14 +234,14 @@ def test_controller_cannot_create_pods_until_service_account_authorized(kind, co
     ns = controllers.namespace
 
     def outcome() -> tuple[str, list[str]]:  # the refusal, or the pods that should not exist
-        return _failed_create(core, ns, kind), [p.metadata.name for p in core.list_namespaced_pod(ns).items]
+        return _failed_create(core, ns, kind), _pod_names(core, ns)
 
     message, owned = wait_for(f"a FailedCreate event for the {kind}, or its pods", outcome, timeout=60,
                               ready=lambda o: bool(o[0] or o[1]))
     assert not owned, f"pods were created although their service account may use no policy: {owned}"
     assert adm.REJECTED_MESSAGE in message, f"FailedCreate does not carry the admission message: {message}"
     wait_for(f"the {kind}'s ReplicaFailure condition", lambda: _replica_failure(k8s_admin, ns, kind), timeout=60)
-    owned = [p.metadata.name for p in core.list_namespaced_pod(ns).items]
+    owned = _pod_names(core, ns)
     assert not owned, f"pods were created although their service account may use no policy: {owned}"
     k8s_evidence["message"] = message
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from kubernetes import client
 
 from .subjects import delete_run, live_runs, stale_runs
-
-log = logging.getLogger(__name__)
 
 
 def remove_leftovers(api: client.ApiClient, own_id: str = "") -> list[str]:

@@ -130,36 +130,35 @@ def kind_binary(directory: Path) -> Path:
     path = directory / f"kind-{KIND_VERSION}"
     if path.exists():
         return path
+    url = os.environ.get("KIND_DOWNLOAD_URL") or KIND_URL.format(version=KIND_VERSION)
+    content = _fetch(url, f"download kind {KIND_VERSION} from {url}",
+                     f"put a kind binary at {path} or set KIND_DOWNLOAD_URL")
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(content)
+    tmp.chmod(0o755)
+    tmp.rename(path)
+    return path
+
+
+def _fetch(url: str, what: str, remedy: str) -> bytes:
+    """GET a URL; a failure is one line: what could not be done, why, and what to do instead."""
     import requests
 
-    url = os.environ.get("KIND_DOWNLOAD_URL") or KIND_URL.format(version=KIND_VERSION)
     try:
         response = requests.get(url, timeout=60)
         response.raise_for_status()
     except requests.RequestException as exc:
-        raise K8sSecError(f"could not download kind {KIND_VERSION} from {url} ({exc}): put a kind binary at {path} "
-                          "or set KIND_DOWNLOAD_URL") from None
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(response.content)
-    tmp.chmod(0o755)
-    tmp.rename(path)
-    return path
+        raise K8sSecError(f"could not {what} ({exc}): {remedy}") from None
+    return response.content
 
 
 def calico_manifest(source: str | None) -> list[dict[str, Any]]:
     """Calico's objects, from the pinned release, another URL, or a local file (air-gapped users)."""
     source = source or CALICO_MANIFEST
     if source.startswith(("http://", "https://")):
-        import requests
-
-        try:
-            response = requests.get(source, timeout=60)
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            raise K8sSecError(f"could not fetch the Calico manifest {source} ({exc}): pass "
-                              "--k8s-sec-calico-manifest with a reachable URL or a local file") from None
-        text = response.text
+        text = _fetch(source, f"fetch the Calico manifest {source}",
+                      "pass --k8s-sec-calico-manifest with a reachable URL or a local file").decode()
     else:
         try:
             text = Path(source).read_text()

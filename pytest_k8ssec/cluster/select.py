@@ -33,20 +33,19 @@ def choose_provider(settings: Settings) -> tuple[str, str]:
 @contextlib.contextmanager
 def open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
     """Yield a ClusterHandle whose images follow the profile; clusters this run created are removed on exit unless kept."""
-    with _open_cluster(settings, profile) as handle:
+    provider, why = choose_provider(settings)
+    log.info("k8s-sec: using the %s cluster provider (%s)", provider, why)
+    with _open_provider(provider, why, settings, profile) as handle:
+        handle.details["chosen because"] = why
         if profile.images:
             handle.images = dataclasses.replace(handle.images, **profile.images)
         yield handle
 
 
 @contextlib.contextmanager
-def _open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
-    provider, why = choose_provider(settings)
-    log.info("k8s-sec: using the %s cluster provider (%s)", provider, why)
+def _open_provider(provider: str, why: str, settings: Settings, profile: Profile) -> Iterator[ClusterHandle]:
     if provider == "existing":
-        handle = open_existing(settings, profile.audit_log_path, profile.audit_log_command)
-        handle.details["chosen because"] = why
-        yield handle
+        yield open_existing(settings, profile.audit_log_path, profile.audit_log_command)
         return
     if provider == "kind":
         from .kind import kind_cluster
@@ -58,7 +57,6 @@ def _open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandl
                 if settings.provider != "auto":
                     raise
                 raise K8sSecError(f"{exc} (auto chose kind because {why}; --k8s-sec-cluster=local avoids Docker)") from None
-            handle.details["chosen because"] = why
             yield handle
         return
     from ..local.cluster import LocalCluster, default_run_dir
@@ -66,7 +64,6 @@ def _open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandl
     cluster = LocalCluster(default_run_dir(), cache_dir(), settings.k8s_version)
     already_up = cluster.is_up()
     handle = cluster.up(profile)
-    handle.details["chosen because"] = why
     try:
         yield handle
     finally:

@@ -301,7 +301,8 @@ class LocalCluster:
         The API server's running clients are stopped first and started after it: a client that
         is still starting when the server goes away exits.
         """
-        clients = [c for c in API_CLIENTS if c in self.pids()] if name == "kube-apiserver" else []
+        running = self.pids()
+        clients = [c for c in API_CLIENTS if c in running] if name == "kube-apiserver" else []
         for client_name in clients:
             self.stop_component(client_name)
         self.stop_component(name)
