@@ -8,6 +8,7 @@ from kubernetes import client
 from pytest_k8ssec.access import Discovery, Matrix, Question, impersonated_can_i, self_can_i, subject_can_i
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.fixtures import require_cluster_changes
+from pytest_k8ssec.users import whoami
 from pytest_k8ssec.waits import wait_counting
 
 behaviour = pytest.mark.behaviour
@@ -53,8 +54,6 @@ def test_developer_role_grants_group_members_in_tenant_only(lab, k8s_admin, k8s_
 def test_certificate_user_is_seen_with_its_groups(lab, k8s_profile, k8s_evidence):
     """The CSR-signed certificate authenticates as the user, in its O= groups and system:authenticated."""
     user = _need_user(lab)
-    from pytest_k8ssec.users import whoami
-
     k8s_evidence["mechanism"] = "certificates.k8s.io/v1 CSR, signer kubernetes.io/kube-apiserver-client; SelfSubjectReview"
     name, groups = whoami(user.api())
     expected = sorted({*k8s_profile.user_groups, "system:authenticated"})

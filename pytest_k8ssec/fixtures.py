@@ -20,6 +20,7 @@ from .cluster.select import open_cluster
 from .errors import K8sSecError
 from .kube import api_client, missing_rights, server_info
 from .profile import Profile
+from .report import EVIDENCE_KEY
 from .settings import Settings
 from .subjects import Run
 from .users import KeyStore, User, create_user
@@ -154,8 +155,6 @@ def lab(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k
 @pytest.fixture
 def k8s_evidence(request: pytest.FixtureRequest) -> dict[str, Any]:
     """A case's evidence for the report: what mechanism it tested and what it observed."""
-    from .report import EVIDENCE_KEY
-
     evidence: dict[str, Any] = {}
     request.node.stash[EVIDENCE_KEY] = evidence
     return evidence

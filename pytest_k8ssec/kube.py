@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import urllib3
+import yaml
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -34,8 +36,6 @@ REQUIRED_RIGHTS = [
 
 def _check_kubeconfig(kubeconfig: str, context: str | None) -> None:
     """Say plainly when a file is no kubeconfig or lacks the context asked for."""
-    import yaml
-
     try:
         data = yaml.safe_load(Path(kubeconfig).read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -99,8 +99,6 @@ def supported_version(git_version: str, major: str, minor: str) -> ServerInfo:
 
 def get_json(api: client.ApiClient, path: str) -> dict:
     """GET a raw API path (discovery documents) as JSON, with the client's credentials."""
-    import json
-
     params = api.param_serialize(method="GET", resource_path=path, header_params={"Accept": "application/json"},
                                  auth_settings=["BearerToken"])
     response = api.call_api(*params, _request_timeout=30)

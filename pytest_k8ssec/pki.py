@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import os
@@ -114,8 +115,6 @@ class CertificateAuthority:
 
 def kubeconfig(server: str, ca_pem: bytes, user: str, cert_pem_data: bytes, key_pem_data: bytes, cluster: str = "k8ssec") -> str:
     """A kubeconfig with the credentials inlined, so it is one file to hand out or delete."""
-    import base64
-
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubernetes import client
+from kubernetes.stream import stream
+
 from .cluster.handle import Images
+from .waits import wait_for
 
 SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 
@@ -65,8 +69,6 @@ def root_image_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict
 
 def create_and_wait_running(core: Any, manifest: dict[str, Any], timeout: float = 60) -> Any:
     """Create a pod and wait until it runs; a pod that cannot start is reported with its reason."""
-    from .waits import wait_for
-
     ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
     core.create_namespaced_pod(ns, manifest)
     seen: dict[str, Any] = {}
@@ -90,9 +92,6 @@ def waiting_reason(pod: Any) -> tuple[str, str]:
 
 def exec_in(api: Any, namespace: str, pod_name: str, command: list[str], timeout: float = 30) -> tuple[int, str]:
     """Run a command in a pod's container; return its exit code and combined output."""
-    from kubernetes import client
-    from kubernetes.stream import stream
-
     # stream() swaps the ApiClient's call_api while it runs: give it its own client, or calls that
     # other threads make on the shared one at that moment turn into websocket requests.
     own = client.ApiClient(configuration=api.configuration)

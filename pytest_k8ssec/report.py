@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,7 +108,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"- Cluster: {cluster['provider']} {cluster['version']} (NetworkPolicy: {cluster['netpol_enforcer'] or 'unknown'})",
         f"- Profile: {data['profile']}",
         f"- Generated: {data['generated']}",
-        f"- Summary: " + ", ".join(f"{n} {v}" for v, n in sorted(data["summary"].items())),
+        "- Summary: " + ", ".join(f"{n} {v}" for v, n in sorted(data["summary"].items())),
         "",
         "| Behaviour | Case | Mechanism | Verdict | Evidence |",
         "|---|---|---|---|---|",

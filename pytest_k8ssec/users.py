@@ -16,7 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from kubernetes import client
 
-from .pki import key_pem, new_key, subject, write_private
+from .kube import api_client
+from .pki import key_pem, kubeconfig, new_key, subject, write_private
 from .subjects import Run
 from .waits import wait_for
 
@@ -33,8 +34,6 @@ class User:
     certificate: x509.Certificate
 
     def api(self) -> client.ApiClient:
-        from .kube import api_client
-
         return api_client(str(self.kubeconfig))
 
 
@@ -83,8 +82,6 @@ def create_user(run: Run, admin: client.ApiClient, keys: KeyStore, name: str, gr
 
 def user_kubeconfig(admin: client.ApiClient, user: str, cert: bytes, key: bytes) -> str:
     """The admin's cluster entry (server and CA) with the user's credentials."""
-    from .pki import kubeconfig
-
     cfg = admin.configuration
     ca = Path(cfg.ssl_ca_cert).read_bytes() if cfg.ssl_ca_cert else b""
     return kubeconfig(cfg.host, ca, user, cert, key, cluster="k8ssec-under-test")

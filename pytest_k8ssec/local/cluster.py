@@ -6,6 +6,7 @@ and `down` work from another process, and a crashed cluster can still be removed
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -25,12 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from .. import apiserver_config
 from ..cluster.handle import ClusterHandle, Images
 from ..errors import K8sSecError
+from ..pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, write_private
 from ..profile import Profile
+from ..settings import cache_dir
 from ..waits import WaitTimeout, wait_for
 from . import components, hostnet, images
 from .build import Binaries, Builder
 from .layout import API_SERVICE_IP, NODE_IP, PORTS, Layout
-from ..pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, write_private
 
 log = logging.getLogger(__name__)
 
@@ -358,8 +361,6 @@ class LocalCluster:
             return None
         ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         cfg = yaml.safe_load(self.layout.admin_kubeconfig.read_text())["users"][0]["user"]
-        import base64
-        import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             cert, key = Path(tmp, "c"), Path(tmp, "k")
             cert.write_bytes(base64.b64decode(cfg["client-certificate-data"]))
@@ -459,5 +460,4 @@ def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
 
 def default_run_dir() -> Path:
     """One local cluster per machine (its ports are fixed), kept below the cache directory."""
-    from ..settings import cache_dir
     return cache_dir() / "local-cluster"

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from .build import Binaries
-from .layout import (API_SERVICE_IP, BRIDGE, CGROUP_ROOT, NODE_IP, NODE_POD_CIDR, POD_CIDR, POD_GATEWAY,
+from .layout import (BRIDGE, CGROUP_ROOT, NODE_IP, NODE_POD_CIDR, POD_CIDR, POD_GATEWAY,
                      PORTS, SERVICE_CIDR, Layout)
 
 
@@ -66,15 +66,22 @@ def kube_apiserver(b: Binaries, lay: Layout, hardening: dict[str, str]) -> Compo
     })], health_port=PORTS["kube-apiserver"])
 
 
-def kube_controller_manager(b: Binaries, lay: Layout) -> Component:
-    kc = lay.kubeconfig("kube-controller-manager")
-    return Component("kube-controller-manager", [str(b["kube-controller-manager"]), *_flags({
+def _control_loop_flags(name: str, lay: Layout) -> dict:
+    """Flags controller-manager and scheduler share: one kubeconfig for everything, healthz on localhost only."""
+    kc = lay.kubeconfig(name)
+    return {
         "kubeconfig": kc,
         "authentication-kubeconfig": kc,
         "authorization-kubeconfig": kc,
         "bind-address": "127.0.0.1",
-        "secure-port": PORTS["kube-controller-manager"],
+        "secure-port": PORTS[name],
         "leader-elect": "false",
+    }
+
+
+def kube_controller_manager(b: Binaries, lay: Layout) -> Component:
+    return Component("kube-controller-manager", [str(b["kube-controller-manager"]), *_flags({
+        **_control_loop_flags("kube-controller-manager", lay),
         "use-service-account-credentials": "true",
         "service-account-private-key-file": lay.pki / "sa.key",
         "root-ca-file": lay.pki / "ca.crt",
@@ -88,15 +95,8 @@ def kube_controller_manager(b: Binaries, lay: Layout) -> Component:
 
 
 def kube_scheduler(b: Binaries, lay: Layout) -> Component:
-    kc = lay.kubeconfig("kube-scheduler")
-    return Component("kube-scheduler", [str(b["kube-scheduler"]), *_flags({
-        "kubeconfig": kc,
-        "authentication-kubeconfig": kc,
-        "authorization-kubeconfig": kc,
-        "bind-address": "127.0.0.1",
-        "secure-port": PORTS["kube-scheduler"],
-        "leader-elect": "false",
-    })], health_port=PORTS["kube-scheduler"])
+    return Component("kube-scheduler", [str(b["kube-scheduler"]), *_flags(_control_loop_flags("kube-scheduler", lay))],
+                     health_port=PORTS["kube-scheduler"])
 
 
 def containerd(lay: Layout, sandbox_image: str) -> Component:
