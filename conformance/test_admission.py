@@ -6,6 +6,7 @@ the kubelet are checked with real objects.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -29,7 +30,6 @@ def admit(core: client.CoreV1Api, manifest: dict) -> tuple[bool, str]:
         return True, ""
     except ApiException as exc:
         if exc.status in (400, 403, 422):
-            import json
             try:
                 return False, json.loads(exc.body).get("message", exc.body)
             except (TypeError, ValueError):
@@ -105,8 +105,19 @@ def gate(k8s_run, k8s_cluster, mechanism, core) -> Gate:
     return g
 
 
-def _service_account(core, ns: str, name: str) -> None:
-    core.create_namespaced_service_account(ns, {"metadata": {"name": name}, "automountServiceAccountToken": False})
+def _grant(k8s_run, core, gate: Gate, account: str, use_role: str) -> None:
+    """Create a service account in the gated namespace (once) and let it use a policy through ``use_role``."""
+    present = {sa.metadata.name for sa in core.list_namespaced_service_account(gate.namespace).items}
+    if account in present:
+        return
+    core.create_namespaced_service_account(gate.namespace, {"metadata": {"name": account}, "automountServiceAccountToken": False})
+    k8s_run.create(adm.role_binding(f"{account}-may-use", gate.namespace, use_role,
+                                    [adm.service_account(account, gate.namespace)]))
+
+
+def _wait_admitted(core, manifest: dict, what: str) -> None:
+    """RBAC grants reach the admission authorizer after a short delay; retry the create until it is admitted."""
+    wait_for(what, lambda: admit(core, manifest), timeout=30, ready=lambda r: r[0])
 
 
 @behaviour("VERSION-1")
@@ -170,15 +181,11 @@ def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_cluster
 
 @behaviour("PSP-2")
 def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, core, gate, k8s_cluster, k8s_evidence):
-    from pytest_k8ssec.waits import wait_for as _wait
-
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the restricted policy"
-    _service_account(core, gate.namespace, "app")
-    k8s_run.create(adm.role_binding("app-uses-restricted", gate.namespace, gate.use_restricted,
-                                    [adm.service_account("app", gate.namespace)]))
+    _grant(k8s_run, core, gate, "app", gate.use_restricted)
     images = k8s_cluster.images
-    nonroot = non_root_pod("nonroot", gate.namespace, images, service_account="app")
-    _wait("the restricted grant to admit the non-root pod", lambda: admit(core, nonroot), timeout=30, ready=lambda r: r[0])
+    _wait_admitted(core, non_root_pod("nonroot", gate.namespace, images, service_account="app"),
+                   "the restricted grant to admit the non-root pod")
     root = non_root_pod("root", gate.namespace, images, service_account="app")
     root["spec"]["securityContext"] = {"runAsUser": 0}
     root["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
@@ -271,8 +278,14 @@ def test_root_image_under_run_as_non_root_never_starts(core, hardened, k8s_clust
     admitted, message = admit(core, manifest)
     assert admitted, f"the pod should pass admission (the kubelet is what refuses it): {message}"
     core.create_namespaced_pod(hardened, manifest)
-    reason = wait_for("the kubelet to refuse the root image", lambda: waiting_reason(core.read_namespaced_pod("rootimage", hardened)),
-                      timeout=60, ready=lambda r: r[0] == "CreateContainerConfigError")
+
+    def state() -> tuple[str, tuple[str, str]]:
+        observed = core.read_namespaced_pod("rootimage", hardened)
+        return observed.status.phase, waiting_reason(observed)
+
+    phase, reason = wait_for("the kubelet to refuse the root image, or the container to start", state, timeout=60,
+                             ready=lambda s: s[0] == "Running" or s[1][0] == "CreateContainerConfigError")
+    assert phase != "Running", f"the container of {manifest['spec']['containers'][0]['image']} started under runAsNonRoot"
     assert "runAsNonRoot and image will run as root" in reason[1], reason
     assert core.read_namespaced_pod("rootimage", hardened).status.phase != "Running"
     k8s_evidence["message"] = reason[1]
@@ -281,12 +294,10 @@ def test_root_image_under_run_as_non_root_never_starts(core, hardened, k8s_clust
 @behaviour("EXC-1")
 def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the permissive policy by one service account"
-    _service_account(core, gate.namespace, "privileged-sa")
-    k8s_run.create(adm.role_binding("privileged-sa-uses-permissive", gate.namespace, gate.use_permissive,
-                                    [adm.service_account("privileged-sa", gate.namespace)]))
+    _grant(k8s_run, core, gate, "privileged-sa", gate.use_permissive)
     images = k8s_cluster.images
-    special = privileged_pod("priv", gate.namespace, images, service_account="privileged-sa")
-    wait_for("the exception to admit the privileged pod", lambda: admit(core, special), timeout=30, ready=lambda r: r[0])
+    _wait_admitted(core, privileged_pod("priv", gate.namespace, images, service_account="privileged-sa"),
+                   "the exception to admit the privileged pod")
     admitted, message = admit(core, privileged_pod("priv", gate.namespace, images))
     assert not admitted, "the privileged pod was admitted with the default service account"
     assert adm.REJECTED_MESSAGE in message, message
@@ -295,11 +306,7 @@ def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s
 @behaviour("EXC-2")
 def test_can_i_use_reports_the_exception_for_that_account_only(k8s_run, core, gate, k8s_admin, k8s_evidence):
     k8s_evidence["mechanism"] = "can-i use --as=system:serviceaccount:..."
-    _ensure = [sa.metadata.name for sa in core.list_namespaced_service_account(gate.namespace).items]
-    if "privileged-sa" not in _ensure:
-        _service_account(core, gate.namespace, "privileged-sa")
-        k8s_run.create(adm.role_binding("privileged-sa-uses-permissive", gate.namespace, gate.use_permissive,
-                                        [adm.service_account("privileged-sa", gate.namespace)]))
+    _grant(k8s_run, core, gate, "privileged-sa", gate.use_permissive)
     q = Question("use", "policy", "podsecuritypolicies", namespace=gate.namespace, name=gate.permissive)
     asks = {
         f"system:serviceaccount:{gate.namespace}:privileged-sa": True,

@@ -64,20 +64,18 @@ class Run:
         """A unique DNS-1123 name for this run."""
         return f"k8ssec-{self.id}-{base}"[:63].rstrip("-")
 
-    def metadata(self, name: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "name": name,
-            "labels": {**self.labels, **(labels or {})},
-            "annotations": {CREATED_ANNOTATION: _now().isoformat(timespec="seconds")},
-        }
-        if namespace:
-            meta["namespace"] = namespace
-        return meta
-
     # -- creation ------------------------------------------------------------------------
     def create(self, manifest: dict[str, Any]) -> Any:
-        """Create an object, adding the run's labels and creation time to its metadata."""
+        """Create an object, adding the run's labels and creation time to its metadata.
+
+        Namespaced objects go only into the run's own namespaces: removal deletes those
+        namespaces, so anything put elsewhere would outlive the run.
+        """
         meta = manifest.setdefault("metadata", {})
+        namespace = meta.get("namespace")
+        if namespace and not namespace.startswith(f"k8ssec-{self.id}-"):
+            raise ValueError(f"{manifest['kind']} {meta.get('name')} would go into {namespace}, which is not this run's: "
+                             "it would outlive the run")
         meta.setdefault("labels", {}).update(self.labels)
         meta.setdefault("annotations", {})[CREATED_ANNOTATION] = _now().isoformat(timespec="seconds")
         resource = self.dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])

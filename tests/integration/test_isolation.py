@@ -1,4 +1,4 @@
-"""The plugin on a cluster it did not create, and two runs on one cluster at the same time."""
+"""The plugin on a cluster it did not create, two runs on one cluster at the same time, and where a run may create."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import sys
 import dataclasses
 import threading
 
+import pytest
 import yaml
+from kubernetes import client
 
 from pytest_k8ssec.profile import default_profile_path
-from pytest_k8ssec.subjects import labelled
+from pytest_k8ssec.subjects import RUN_LABEL, labelled
 
 
 def profile_with_local_images(local_cluster, directory) -> str:
@@ -65,3 +67,11 @@ def test_two_runs_at_the_same_time_both_pass_and_leave_nothing(local_cluster, ad
         assert proc.returncode == 0, output[-4000:]
         assert "removed the leftovers" not in output, "a live run was taken for a killed one"
     assert labelled(admin) == []
+
+
+def test_a_run_refuses_to_create_outside_its_own_namespaces(run, admin):
+    """Removal deletes the run's namespaces; an object elsewhere would outlive the run, so none is made."""
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": run.name("stray"), "namespace": "default"}}
+    with pytest.raises(ValueError, match="not this run's: it would outlive the run"):
+        run.create(config_map)
+    assert not client.CoreV1Api(admin).list_namespaced_config_map("default", label_selector=f"{RUN_LABEL}={run.id}").items

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 
-import pytest
 import yaml
+from kubernetes import client
 
+from pytest_k8ssec.local.images import IMAGES
 from pytest_k8ssec.profile import default_profile_path
 
 ADMISSION_PLUGINS = ["NodeRestriction", "PodSecurity", "ValidatingAdmissionPolicy"]
@@ -21,6 +22,12 @@ def profile_with(change) -> str:
     data = yaml.safe_load(default_profile_path().read_text())
     change(data)
     return yaml.safe_dump(data)
+
+
+def failed(result) -> set[str]:
+    """The names of the cases that failed, from `-v` output."""
+    return {line.split("::", 1)[1].split(" FAILED")[0] for line in result.stdout.lines
+            if "::" in line and " FAILED" in line and not line.startswith("FAILED")}
 
 
 @contextlib.contextmanager
@@ -52,14 +59,24 @@ def test_role_granting_exec_fails_rbac2_with_matrix(suite):
     result.stdout.fnmatch_lines(["*can-i*expected*observed*", "*create pods/exec in tenant*no*yes*<-- MISMATCH*"])
 
 
-def test_cluster_admin_for_all_authenticated_fails_rbac2(suite, run):
+def test_cluster_admin_for_all_authenticated_fails_every_bounded_right(suite, run):
     run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                 "metadata": {"name": run.name("everyone-admin")},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]})
-    result = suite("--k8s-sec-behaviours=RBAC-2")
-    result.assert_outcomes(failed=3)
+    result = suite("--k8s-sec-behaviours=RBAC-1,RBAC-2,RBAC-4,RBAC-5,EXC-2", "-v")
     result.stdout.fnmatch_lines(["*list nodes in cluster*no*yes*<-- MISMATCH*", "*get secrets in tenant*no*yes*<-- MISMATCH*"])
+    assert failed(result) == {
+        "test_developer_role_grants_group_members_in_tenant_only",
+        "test_user_can_i_matches_profile[certificate-user]",
+        "test_user_can_i_matches_profile[impersonation]",
+        "test_user_can_i_matches_profile[subjectaccessreview]",
+        "test_subject_access_review_for_any_user_follows_bindings",
+        "test_dangling_binding_is_accepted_grants_nothing_and_is_found",
+        "test_can_i_use_reports_the_exception_for_that_account_only",
+    }
+    # every answer is "yes", so the three ways of asking still agree: that case is not about bounds
+    result.stdout.fnmatch_lines(["*test_three_ways_of_asking_agree_for_the_certificate_user PASSED*"])
 
 
 def test_certificate_with_wrong_group_fails_the_certificate_user_case(suite):
@@ -76,11 +93,63 @@ def test_without_pod_security_admission_priv1_fails(suite, local_cluster):
                                  "*a privileged hostNetwork pod was admitted*"])
 
 
-def test_without_gating_policy_controllers_create_pods_and_psp3_fails(suite, local_cluster):
+def test_without_gating_policy_every_gated_case_fails(suite, local_cluster):
     with apiserver_without(local_cluster, "ValidatingAdmissionPolicy"):
-        result = suite("--k8s-sec-behaviours=PSP-3")
-    result.assert_outcomes(failed=2)
+        result = suite("--k8s-sec-behaviours=PSP-1,PSP-2,PSP-3,EXC-1", "-v")
     result.stdout.fnmatch_lines(["*pods were created although their service account may use no policy*"])
+    assert failed(result) == {
+        "test_non_root_pod_rejected_without_authorized_policy",
+        "test_restricted_policy_admits_non_root_but_not_privileged_or_root",
+        "test_controller_cannot_create_pods_until_service_account_authorized[ReplicationController]",
+        "test_controller_cannot_create_pods_until_service_account_authorized[ReplicaSet]",
+        "test_permissive_policy_only_for_one_service_account",
+    }
+
+
+def test_gate_that_ignores_grants_fails_psp4(suite, pytester):
+    pytester.makepyfile(breakage="""
+        from pytest_k8ssec import admission
+        admission._may_use = lambda policy: "false"  # no grant of `use` is ever seen
+    """)
+    result = suite("--k8s-sec-behaviours=PSP-3,PSP-4", "-p", "breakage", "-v")
+    assert failed(result) == {"test_controller_creates_pods_once_service_accounts_authorized"}
+    result.stdout.fnmatch_lines(["*timed out*the controllers' pods to run*"])
+
+
+def test_stopped_kube_system_pod_fails_priv2(suite, admin, run):
+    core = client.CoreV1Api(admin)
+    name = run.name("cni-agent")  # kube-system is no run's namespace: this test removes the pod itself
+    core.create_namespaced_pod("kube-system", {
+        "metadata": {"name": name, "labels": run.labels},
+        "spec": {"hostNetwork": True, "containers": [{"name": "agent", "image": "k8ssec.invalid/absent:1",
+                                                      "imagePullPolicy": "Never", "securityContext": {"privileged": True}}]}})
+    try:
+        result = suite("--k8s-sec-behaviours=PRIV-2", "-v")
+    finally:
+        core.delete_namespaced_pod(name, "kube-system", grace_period_seconds=0)
+    assert failed(result) == {"test_control_plane_privileged_pods_keep_running"}
+    result.stdout.fnmatch_lines([f"*privileged control-plane pods are not running*{name}: Pending*"])
+
+
+def test_root_image_that_starts_fails_psp5(suite):
+    """An image that does not run as root stands for a kubelet that does not check runAsNonRoot."""
+    nonroot = IMAGES["busybox-nonroot"].reference
+    profile = profile_with(lambda d: d.setdefault("images", {}).update(root_user=nonroot))
+    result = suite("--k8s-sec-behaviours=PSP-5", "-v", profile=profile)
+    assert failed(result) == {"test_root_image_under_run_as_non_root_never_starts"}
+    result.stdout.fnmatch_lines(["*started under runAsNonRoot*"])
+
+
+def test_role_update_that_never_lands_fails_rbac3(suite, pytester):
+    pytester.makepyfile(breakage="""
+        from kubernetes import client
+        # the role is patched in name only: the authorizer keeps seeing the old rules
+        client.RbacAuthorizationV1Api.patch_cluster_role = lambda self, name, body, **kw: None
+        client.RbacAuthorizationV1Api.patch_namespaced_role = lambda self, name, ns, body, **kw: None
+    """)
+    result = suite("--k8s-sec-behaviours=RBAC-3", "-p", "breakage", "-v")
+    assert failed(result) == {"test_role_update_takes_effect_without_restart"}
+    result.stdout.fnmatch_lines(["*after the role update, can-i answers differ from the profile*", "*<-- MISMATCH*"])
 
 
 def test_privilege_escalation_allowed_fails_verify1_on_no_new_privs(suite, pytester):
