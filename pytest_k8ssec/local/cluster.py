@@ -269,6 +269,8 @@ class LocalCluster:
             self._wait_started(name, state)
             if name == "kube-apiserver":
                 self._bootstrap_rbac()
+            if name == "kubelet":
+                self._wait_node_registered(state)
             if name == "containerd":
                 images.import_images(list(image_files.values()), str(lay.containerd_socket))
                 (lay.static_pods / "node-agent.yaml").write_text(
@@ -393,6 +395,16 @@ class LocalCluster:
                         lambda: self.kubectl("apply", "-f", "-", input=json.dumps(manifest)),
                         timeout=30, ready=lambda p: p.returncode == 0)
         log.debug("rbac: %s", proc.stdout)
+
+    def _wait_node_registered(self, state: dict) -> None:
+        """kube-router exits at once if its Node object does not exist yet; the kubelet's healthz answers earlier."""
+        def registered() -> bool:
+            self._check_alive(state)
+            return self.kubectl("get", "node", self.layout.node_name).returncode == 0
+
+        started = time.monotonic()
+        wait_for(f"the kubelet to register node {self.layout.node_name}", registered, timeout=60, interval=0.1, max_interval=0.5)
+        self.timings["node registered"] = time.monotonic() - started
 
     def _wait_cluster_ready(self, state: dict) -> None:
         def node_ready() -> str:
