@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import logging
+import shutil
 import subprocess
 import sys
 import tempfile

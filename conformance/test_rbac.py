@@ -8,6 +8,7 @@ from kubernetes import client
 from pytest_k8ssec.access import Discovery, Matrix, Question, impersonated_can_i, self_can_i, subject_can_i
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.fixtures import require_cluster_changes
+from pytest_k8ssec.subjects import run_prefix
 from pytest_k8ssec.users import whoami
 from pytest_k8ssec.waits import wait_counting
 
@@ -166,7 +167,7 @@ def test_dangling_binding_is_accepted_grants_nothing_and_is_found(lab, k8s_run, 
     k8s_evidence["mechanism"] = "RoleBinding/ClusterRoleBinding scan"
     assert f"RoleBinding/{lab.tenant}/{name} -> missing Role {ghost_role}" in found, found
     assert f"RoleBinding/{lab.tenant}/{name} -> missing ServiceAccount {lab.tenant}/{ghost_sa}" in found, found
-    ours = f"k8ssec-{k8s_run.id}-"
+    ours = run_prefix(k8s_run.id)
     elsewhere = [str(d) for d in dangling_references(k8s_admin) if ours not in d.binding]
     k8s_evidence["dangling elsewhere"] = "; ".join(elsewhere) or "none"
     if k8s_profile.fail_on_dangling_bindings:

@@ -39,6 +39,16 @@ CLUSTER_KINDS = [
 ]
 
 
+def run_prefix(run_id: str) -> str:
+    """What every name a run gives starts with; its namespaces are found by it."""
+    return f"k8ssec-{run_id}-"
+
+
+def control_namespace(run_id: str) -> str:
+    """The namespace holding a run's heartbeat Lease."""
+    return f"{run_prefix(run_id)}run"
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -54,7 +64,7 @@ class Run:
         self.dyn = dynamic.DynamicClient(self.api)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.control_ns = self.name("run")
+        self.control_ns = control_namespace(self.id)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -62,7 +72,7 @@ class Run:
 
     def name(self, base: str) -> str:
         """A unique DNS-1123 name for this run."""
-        return f"k8ssec-{self.id}-{base}"[:63].rstrip("-")
+        return f"{run_prefix(self.id)}{base}"[:63].rstrip("-")
 
     # -- creation ------------------------------------------------------------------------
     def create(self, manifest: dict[str, Any]) -> Any:
@@ -73,7 +83,7 @@ class Run:
         """
         meta = manifest.setdefault("metadata", {})
         namespace = meta.get("namespace")
-        if namespace and not namespace.startswith(f"k8ssec-{self.id}-"):
+        if namespace and not namespace.startswith(run_prefix(self.id)):
             raise ValueError(f"{manifest['kind']} {meta.get('name')} would go into {namespace}, which is not this run's: "
                              "it would outlive the run")
         meta.setdefault("labels", {}).update(self.labels)
@@ -201,7 +211,7 @@ def _run_ids(api: client.ApiClient, own_id: str) -> list[str]:
 
 def _alive(api: client.ApiClient, run_id: str) -> bool:
     """A run is alive while its Lease was renewed within STALE_AFTER (an unreadable Lease counts as alive)."""
-    control_ns = f"k8ssec-{run_id}-run"
+    control_ns = control_namespace(run_id)
     try:
         lease = client.CoordinationV1Api(api).read_namespaced_lease(LEASE_NAME, control_ns)
     except ApiException as exc:

@@ -10,6 +10,7 @@ from kubernetes.client.rest import ApiException
 
 from ..errors import K8sSecError
 from ..kube import api_client
+from ..pods import waiting_reason
 from ..waits import WaitTimeout, wait_for
 
 READY_TIMEOUT = 300
@@ -59,8 +60,7 @@ def _why_not_ready(api: client.ApiClient) -> str:
     """The waiting or failure reasons of kube-system pods that are not running, for the error line."""
     reasons = []
     for pod in client.CoreV1Api(api).list_namespaced_pod("kube-system").items:
-        for status in pod.status.container_statuses or []:
-            waiting = status.state.waiting if status.state else None
-            if waiting:
-                reasons.append(f"{pod.metadata.name}: {waiting.reason} {waiting.message or ''}".strip())
+        reason, message = waiting_reason(pod)
+        if reason:
+            reasons.append(f"{pod.metadata.name}: {reason} {message}".strip())
     return "; ".join(reasons[:5]) or "no kube-system pod reports a reason"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import K8sSecError
 from ..profile import Profile
 from ..settings import Settings, cache_dir
 from .existing import open_existing
 from .handle import ClusterHandle
+
+if TYPE_CHECKING:
+    from ..local.cluster import LocalCluster
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +62,7 @@ def _open_provider(provider: str, why: str, settings: Settings, profile: Profile
                 raise K8sSecError(f"{exc} (auto chose kind because {why}; --k8s-sec-cluster=local avoids Docker)") from None
             yield handle
         return
-    from ..local.cluster import LocalCluster, default_run_dir
-
-    cluster = LocalCluster(default_run_dir(), cache_dir(), settings.k8s_version)
+    cluster = _local_cluster(settings)
     already_up = cluster.is_up()
     handle = cluster.up(profile)
     try:
@@ -79,7 +80,12 @@ def find_cluster(settings: Settings) -> ClusterHandle | None:
     if provider == "kind":
         raise K8sSecError("--k8s-sec-cleanup does not look for kind clusters: point it at one with "
                           "--k8s-sec-cluster=existing --kubeconfig FILE")
+    cluster = _local_cluster(settings)
+    return cluster.handle() if cluster.is_up() else None
+
+
+def _local_cluster(settings: Settings) -> LocalCluster:
+    """The machine's one local cluster, for the version asked for; loaded only when a run needs it."""
     from ..local.cluster import LocalCluster, default_run_dir
 
-    cluster = LocalCluster(default_run_dir(), cache_dir(), settings.k8s_version)
-    return cluster.handle() if cluster.is_up() else None
+    return LocalCluster(default_run_dir(), cache_dir(), settings.k8s_version)

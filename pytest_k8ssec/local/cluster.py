@@ -396,25 +396,24 @@ class LocalCluster:
                         timeout=30, ready=lambda p: p.returncode == 0)
         log.debug("rbac: %s", proc.stdout)
 
+    def _node_ready(self, state: dict) -> str | None:
+        """The node's Ready condition ("True", "False", "Unknown", "" before it has one), or None while it is not registered."""
+        self._check_alive(state)
+        proc = self.kubectl("get", "node", self.layout.node_name, "-o",
+                            "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
     def _wait_node_registered(self, state: dict) -> None:
         """kube-router exits at once if its Node object does not exist yet; the kubelet's healthz answers earlier."""
-        def registered() -> bool:
-            self._check_alive(state)
-            return self.kubectl("get", "node", self.layout.node_name).returncode == 0
-
         started = time.monotonic()
-        wait_for(f"the kubelet to register node {self.layout.node_name}", registered, timeout=60, interval=0.1, max_interval=0.5)
+        wait_for(f"the kubelet to register node {self.layout.node_name}", lambda: self._node_ready(state), timeout=60,
+                 interval=0.1, max_interval=0.5, ready=lambda status: status is not None)
         self.timings["node registered"] = time.monotonic() - started
 
     def _wait_cluster_ready(self, state: dict) -> None:
-        def node_ready() -> str:
-            self._check_alive(state)
-            proc = self.kubectl("get", "node", self.layout.node_name, "-o",
-                                "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
-            return proc.stdout.strip()
-
         started = time.monotonic()
-        wait_for(f"node {self.layout.node_name} to be Ready", node_ready, timeout=120, ready=lambda s: s == "True")
+        wait_for(f"node {self.layout.node_name} to be Ready", lambda: self._node_ready(state), timeout=120,
+                 ready=lambda status: status == "True")
         wait_for("the default service account in namespace default",
                  lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default").returncode == 0, timeout=60)
         self.timings["node ready"] = time.monotonic() - started

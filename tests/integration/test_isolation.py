@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
-import dataclasses
 import threading
 
 import pytest

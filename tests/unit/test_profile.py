@@ -52,8 +52,6 @@ def test_missing_profile_file(tmp_path):
 
 
 def test_images_override_what_pods_run_and_are_checked():
-    from pytest_k8ssec.profile import parse_profile
-
     data = yaml.safe_load(default_profile_path().read_text())
     data["images"] = {"busybox": "mirror.example/busybox:1.36", "pull_policy": "Never", "httpd_command": []}
     assert parse_profile(data).images == {"busybox": "mirror.example/busybox:1.36", "pull_policy": "Never",
