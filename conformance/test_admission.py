@@ -6,35 +6,23 @@ the kubelet are checked with real objects.
 
 from __future__ import annotations
 
-import json
+import copy
+
 from dataclasses import dataclass
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from pytest_k8ssec import admission as adm
-from pytest_k8ssec.access import Question, impersonated_can_i
+from pytest_k8ssec import rbac
+from pytest_k8ssec.access import Question, impersonated_can_i, impersonating, subject_can_i
+from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
-from pytest_k8ssec.pods import (create_and_wait_running, exec_in, non_root_pod, pod, privileged_pod, root_image_pod,
-                                waiting_reason)
+from pytest_k8ssec.pods import (RESTRICTED_CONTAINER, create_and_wait_running, exec_in, is_ready, non_root_pod, pod,
+                                privileged_pod, root_image_pod, waiting_reason)
 from pytest_k8ssec.waits import WaitTimeout, wait_counting, wait_for
 
 behaviour = pytest.mark.behaviour
-
-
-def admit(core: client.CoreV1Api, manifest: dict) -> tuple[bool, str]:
-    """Ask admission about a pod with a server-side dry-run: (admitted, message)."""
-    try:
-        core.create_namespaced_pod(manifest["metadata"]["namespace"], manifest, dry_run="All")
-        return True, ""
-    except ApiException as exc:
-        if exc.status in (400, 403, 422):
-            try:
-                return False, json.loads(exc.body).get("message", exc.body)
-            except (TypeError, ValueError):
-                return False, str(exc.body)
-        raise
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +62,16 @@ def _gate(k8s_run, k8s_cluster, mechanism, base: str) -> Gate:
     if not mechanism.vap:
         pytest.skip(f"this cluster (1.{mechanism.minor}) serves no ValidatingAdmissionPolicy API")
     gate_value = f"{k8s_run.id}-{base}"
-    ns = k8s_run.namespace(base, {adm.GATE_LABEL: gate_value, **adm.psa_labels("privileged")})
+    # baseline, not privileged: policy engines and managed clusters forbid the privileged label, and
+    # the gate's cases need only what baseline allows and restricted does not (root, capabilities).
+    ns = k8s_run.namespace(base, {adm.GATE_LABEL: gate_value, **adm.psa_labels("baseline")})
     restricted, permissive = k8s_run.name("restricted"), k8s_run.name("permissive")
     policy = k8s_run.name(f"sa-gate-{base}")
     k8s_run.create(adm.gating_policy(policy, gate_value, restricted, permissive))
     k8s_run.create(adm.gating_binding(policy, policy))
     gate = Gate(ns, restricted, permissive, "use-restricted", "use-permissive")
-    k8s_run.create(adm.use_role(gate.use_restricted, ns, restricted))
-    k8s_run.create(adm.use_role(gate.use_permissive, ns, permissive))
+    k8s_run.create(rbac.role(gate.use_restricted, [rbac.use_rule(restricted)], ns))
+    k8s_run.create(rbac.role(gate.use_permissive, [rbac.use_rule(permissive)], ns))
     return gate
 
 
@@ -92,7 +82,7 @@ def _wait_gate_active(core, gate: Gate, images) -> None:
     """
     probe = pod("gate-probe", gate.namespace, images)
     try:
-        wait_for(f"the gating policy to reject pods in {gate.namespace}", lambda: admit(core, probe)[0], timeout=20,
+        wait_for(f"the gating policy to reject pods in {gate.namespace}", lambda: adm.admit(core, probe)[0], timeout=20,
                  ready=lambda admitted: not admitted)
     except WaitTimeout:
         pass
@@ -111,13 +101,13 @@ def _grant(k8s_run, core, gate: Gate, account: str, use_role: str) -> None:
     if account in present:
         return
     core.create_namespaced_service_account(gate.namespace, {"metadata": {"name": account}, "automountServiceAccountToken": False})
-    k8s_run.create(adm.role_binding(f"{account}-may-use", gate.namespace, use_role,
-                                    [adm.service_account(account, gate.namespace)]))
+    k8s_run.create(rbac.binding(f"{account}-may-use", "Role", use_role, [rbac.service_account(account, gate.namespace)],
+                                gate.namespace))
 
 
 def _wait_admitted(core, manifest: dict, what: str) -> None:
     """RBAC grants reach the admission authorizer after a short delay; retry the create until it is admitted."""
-    wait_for(what, lambda: admit(core, manifest), timeout=30, ready=lambda r: r[0])
+    wait_for(what, lambda: adm.admit(core, manifest), timeout=30, ready=lambda r: r[0])
 
 
 @behaviour("VERSION-1")
@@ -148,32 +138,85 @@ def test_privileged_pod_without_enforcement_sees_node_network(k8s_run, k8s_admin
 def test_privileged_pod_rejected_on_hardened_namespace(core, hardened, k8s_cluster, k8s_profile, k8s_evidence):
     """On a hardened namespace the same pod is rejected, naming the violated controls."""
     k8s_evidence["mechanism"] = f"Pod Security Admission, enforce={k8s_profile.tenant_level}"
-    admitted, message = admit(core, privileged_pod("escape", hardened, k8s_cluster.images))
+    admitted, message = adm.admit(core, privileged_pod("escape", hardened, k8s_cluster.images))
     if admitted and not k8s_profile.admission_enforced:
-        pytest.skip("the profile says this cluster does not enforce pod security")
+        not_applicable("the profile says this cluster does not enforce pod security (admission.enforced: false)")
     assert not admitted, f"a privileged hostNetwork pod was admitted in a namespace labelled enforce={k8s_profile.tenant_level}"
     k8s_evidence["message"] = message
     for control in ("violates PodSecurity", "privileged", "host"):
         assert control.lower() in message.lower(), f"rejection does not name {control!r}: {message}"
 
 
+@pytest.fixture(scope="module")
+def unlabelled(k8s_run, lab) -> str:
+    """A namespace with no Pod Security labels, where the developers may create pods as in the tenant."""
+    ns = k8s_run.namespace("unlabelled")
+    role_name = lab.role_name
+    if lab.role_kind == "Role":  # a Role lives in the tenant namespace: this one gets a copy
+        role_name = "developer"
+        k8s_run.create(rbac.role(role_name, lab.rules, ns))
+    k8s_run.create(rbac.binding("developers", lab.role_kind, role_name, [rbac.group(lab.group)], ns))
+    return ns
+
+
+@behaviour("PRIV-1")
+def test_privileged_pod_rejected_where_nobody_labelled_the_namespace(unlabelled, lab, k8s_admin, k8s_profile, k8s_cluster,
+                                                                     k8s_evidence):
+    """What a tenant really gets: the seeds' escape pod, created as the user in a namespace nobody labelled."""
+    required = k8s_profile.default_level
+    if required is None:
+        not_applicable("the profile makes no claim on namespaces nobody labelled (admission.default_level)")
+    who = f"the user {k8s_profile.user_name} (impersonated, group {lab.group})"
+    as_tenant = impersonating(k8s_admin, k8s_profile.user_name, lab.group)
+    k8s_evidence["mechanism"] = "server-side dry-run, impersonating the tenant, in an unlabelled namespace"
+    found = adm.enforced_level(client.CoreV1Api(as_tenant), unlabelled, k8s_cluster.images)
+    k8s_evidence["observed"] = f"{found.level} in {unlabelled}"
+    assert found.at_least(required), found.explain(required, who)
+
+
+@behaviour("PRIV-1")
+def test_named_namespaces_are_hardened(core, k8s_profile, k8s_cluster, k8s_evidence):
+    """Each existing namespace the profile names enforces at least its level (the owner's labels, or the default)."""
+    if not k8s_profile.hardened_namespaces:
+        not_applicable("the profile names no existing namespaces to check (admission.hardened_namespaces)")
+    k8s_evidence["mechanism"] = "server-side dry-run as the admin in each named namespace"
+    found = {ns: adm.enforced_level(core, ns, k8s_cluster.images) for ns in k8s_profile.hardened_namespaces}
+    k8s_evidence["observed"] = ", ".join(f"{ns}={f.level}" for ns, f in found.items())
+    weak = [f.explain(k8s_profile.hardened_namespaces[ns], "the admin") for ns, f in found.items()
+            if not f.at_least(k8s_profile.hardened_namespaces[ns])]
+    assert not weak, "\n".join(weak)
+
+
 @behaviour("PRIV-2")
-def test_control_plane_privileged_pods_keep_running(core, k8s_evidence):
-    """kube-system's privileged and host-network pods run under enforcement (it is exempt)."""
-    pods = [p for p in core.list_namespaced_pod("kube-system").items
-            if p.spec.host_network or any(c.security_context and c.security_context.privileged for c in p.spec.containers)]
-    if not pods:
-        pytest.skip("kube-system runs no privileged or host-network pods on this cluster")
-    k8s_evidence["mechanism"] = "Pod Security Admission exemption of kube-system"
-    not_running = [f"{p.metadata.name}: {p.status.phase}" for p in pods if p.status.phase != "Running"]
+def test_control_plane_privileged_pods_keep_running(core, k8s_admin, k8s_evidence):
+    """kube-system's workloads have every pod they want, and its privileged and host-network pods are Ready.
+
+    Looking at existing pods alone would miss the worst case: enforcement that stops a
+    DaemonSet from creating its pods leaves no pod to look at.
+    """
+    short = adm.workloads_short_of_pods(k8s_admin, "kube-system")
+    pods = [p for p in core.list_namespaced_pod("kube-system").items if adm.is_privileged(p) and p.status.phase != "Succeeded"]
+    if not pods and not short:
+        not_applicable("kube-system runs no privileged or host-network pods on this cluster")
+    k8s_evidence["mechanism"] = "Pod Security Admission exemption of kube-system; desired vs ready pods"
     k8s_evidence["pods"] = len(pods)
-    assert not not_running, "privileged control-plane pods are not running: " + ", ".join(not_running)
+    assert not short, "kube-system workloads lack pods: " + "; ".join(short)
+    not_ready = [f"{p.metadata.name}: {p.status.phase} {' '.join(waiting_reason(p)).strip()}".strip()
+                 for p in pods if not is_ready(p)]
+    assert not not_ready, "privileged control-plane pods are not running: " + ", ".join(not_ready)
 
 
 @behaviour("PSP-1")
-def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_cluster, k8s_evidence):
+def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_admin, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy: service account `use` via authorizer"
-    admitted, message = admit(core, non_root_pod("nonroot", gate.namespace, k8s_cluster.images))
+    account = f"system:serviceaccount:{gate.namespace}:default"
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{gate.namespace}"]
+    grants = [p for p in (gate.restricted, gate.permissive)
+              if subject_can_i(k8s_admin, Question("use", "policy", "podsecuritypolicies", namespace=gate.namespace, name=p),
+                               account, groups)]
+    assert not grants, (f"{account} (with system:authenticated) may already use {', '.join(grants)}: the cluster grants "
+                        "`use` of pod security policies to every service account or every user")
+    admitted, message = adm.admit(core, non_root_pod("nonroot", gate.namespace, k8s_cluster.images))
     assert not admitted, "a pod whose service account may use no policy was admitted"
     assert adm.REJECTED_MESSAGE in message, message
     k8s_evidence["message"] = message
@@ -189,11 +232,37 @@ def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, c
     root = non_root_pod("root", gate.namespace, images, service_account="app")
     root["spec"]["securityContext"] = {"runAsUser": 0}
     root["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
+    capable = non_root_pod("capable", gate.namespace, images, service_account="app")
+    capable["spec"]["containers"][0]["securityContext"]["capabilities"]["add"] = ["CHOWN"]  # baseline allows it
+    refused = {}
     for label, manifest in (("privileged", privileged_pod("priv", gate.namespace, images, service_account="app")),
-                            ("root", root)):
-        admitted, message = admit(core, manifest)
+                            ("root", root), ("capabilities.add", capable)):
+        admitted, message = adm.admit(core, manifest)
         assert not admitted, f"the {label} pod was admitted under the restricted policy"
-        assert adm.REJECTED_MESSAGE in message, message
+        refused[label] = message
+    k8s_evidence["refused"] = ", ".join(refused)
+    # Pod Security (baseline) may refuse the privileged pod first; what baseline allows, only the gate refuses
+    assert all(adm.REJECTED_MESSAGE in refused[label] for label in ("root", "capabilities.add")), refused
+
+
+@behaviour("PSP-2")
+def test_restricted_policy_covers_ephemeral_containers(k8s_run, core, gate, k8s_cluster, k8s_evidence):
+    """A debug container added to a running restricted pod is gated like the pod: root refused, compliant admitted."""
+    k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy on UPDATE of pods/ephemeralcontainers"
+    _grant(k8s_run, core, gate, "app", gate.use_restricted)
+    images = k8s_cluster.images
+    target = non_root_pod("debug-target", gate.namespace, images, service_account="app")
+    _wait_admitted(core, target, "the restricted grant to admit the non-root pod")
+    core.create_namespaced_pod(gate.namespace, target)
+    compliant = {"name": "debug", "image": images.busybox_nonroot, "imagePullPolicy": images.pull_policy,
+                 "command": ["sh"], "securityContext": copy.deepcopy(RESTRICTED_CONTAINER)}
+    admitted, message = adm.admit_ephemeral(core, gate.namespace, "debug-target", compliant)
+    assert admitted, f"a restricted-compliant ephemeral container was refused, so refusals prove nothing: {message}"
+    root = {**compliant, "name": "debug-root", "image": images.busybox, "securityContext": {}}  # baseline allows it
+    admitted, message = adm.admit_ephemeral(core, gate.namespace, "debug-target", root)
+    assert not admitted, "a root ephemeral container keeping its capabilities was added under the restricted policy"
+    assert adm.REJECTED_MESSAGE in message, message
+    k8s_evidence["message"] = message
 
 
 @pytest.fixture(scope="module")
@@ -257,8 +326,8 @@ def test_controller_cannot_create_pods_until_service_account_authorized(kind, co
 def test_controller_creates_pods_once_service_accounts_authorized(k8s_run, controllers, core, k8s_admin, k8s_evidence):
     ns = controllers.namespace
     k8s_evidence["mechanism"] = f"RoleBinding of `use` to group system:serviceaccounts:{ns}"
-    k8s_run.create(adm.role_binding("serviceaccounts-use-restricted", ns, controllers.use_restricted,
-                                    [adm.group(f"system:serviceaccounts:{ns}")]))
+    k8s_run.create(rbac.binding("serviceaccounts-use-restricted", "Role", controllers.use_restricted,
+                                [rbac.group(f"system:serviceaccounts:{ns}")], ns))
     # Nudge both controllers so they retry now rather than after their back-off.
     client.CoreV1Api(k8s_admin).patch_namespaced_replication_controller("rc", ns, {"metadata": {"annotations": {"k8ssec.io/nudge": "1"}}})
     client.AppsV1Api(k8s_admin).patch_namespaced_deployment("dep", ns, {"spec": {"template": {"metadata": {"annotations": {"k8ssec.io/nudge": "1"}}}}})
@@ -275,7 +344,7 @@ def test_root_image_under_run_as_non_root_never_starts(core, hardened, k8s_clust
     """Admitted, but the kubelet refuses to start it: CreateContainerConfigError."""
     k8s_evidence["mechanism"] = "kubelet runAsNonRoot check"
     manifest = root_image_pod("rootimage", hardened, k8s_cluster.images)
-    admitted, message = admit(core, manifest)
+    admitted, message = adm.admit(core, manifest)
     assert admitted, f"the pod should pass admission (the kubelet is what refuses it): {message}"
     core.create_namespaced_pod(hardened, manifest)
 
@@ -296,10 +365,11 @@ def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the permissive policy by one service account"
     _grant(k8s_run, core, gate, "privileged-sa", gate.use_permissive)
     images = k8s_cluster.images
-    _wait_admitted(core, privileged_pod("priv", gate.namespace, images, service_account="privileged-sa"),
-                   "the exception to admit the privileged pod")
-    admitted, message = admit(core, privileged_pod("priv", gate.namespace, images))
-    assert not admitted, "the privileged pod was admitted with the default service account"
+    # violates restricted (root, capabilities kept), within the namespace's baseline
+    _wait_admitted(core, pod("root", gate.namespace, images, service_account="privileged-sa"),
+                   "the exception to admit the root pod")
+    admitted, message = adm.admit(core, pod("root", gate.namespace, images))
+    assert not admitted, "the root pod was admitted with the default service account"
     assert adm.REJECTED_MESSAGE in message, message
 
 

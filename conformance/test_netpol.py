@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_k8ssec import reachability
+from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.netpol import policies as np
 from pytest_k8ssec.netpol.model import Model, Namespace, Pod, Port, Service
-from pytest_k8ssec.netpol.truthtable import Outcome
 
 behaviour = pytest.mark.behaviour
 PORTS = (Port(8080, "http"), Port(8081, "alt"))
@@ -38,19 +38,13 @@ class NetLab:
     def ns(self, key: str) -> str:
         return self.lab.model.real_name(key)
 
-    def check(self, policies: list[dict], evidence: dict) -> None:
-        verdict = self.lab.check(policies, self.timeout)
+    def check(self, policies: list[dict], evidence: dict, control_first: bool = True) -> None:
+        verdict = self.lab.check(policies, self.timeout, control_first)
         evidence.update(mechanism=f"NetworkPolicy, {len(policies)} in force", cells=len(verdict.expected.cells),
                         attempts=verdict.attempts, matrix_seconds=round(verdict.seconds, 2),
-                        probes=self.lab.prober.probes)
-        if verdict.errors:
-            raise ProbeError(f"{verdict.errors} probes could not tell allowed from blocked ('?'): no verdict\n"
-                             + self.lab.explain(verdict))
-        assert not verdict.wrong, "reachability differs from the policies in force:\n" + self.lab.explain(verdict)
-
-
-class ProbeError(Exception):
-    """A probe crashed or printed nothing: neither allowed nor blocked can be claimed."""
+                        probes=self.lab.prober.probes,
+                        positive_control=len(verdict.control.expected.cells) if verdict.control else 0)
+        self.lab.judge(verdict)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +59,9 @@ def netlab(k8s_run, k8s_admin, k8s_cluster) -> NetLab:
 @pytest.fixture(scope="module")
 def enforcing(netlab: NetLab, k8s_profile) -> NetLab:
     """Preflight: a default-deny must block something, or the cluster enforces no NetworkPolicy at all."""
-    verdict = netlab.lab.check([np.default_deny_ingress(netlab.ns("tenant"), labels=netlab.labels)], timeout=20)
-    blocked = any(o is Outcome.BLOCKED for o in verdict.observed.cells.values())
+    blocked = netlab.lab.blocks_anything([np.default_deny_ingress(netlab.ns("tenant"), labels=netlab.labels)], timeout=20)
     if not blocked and not k8s_profile.netpol_enforced:
-        pytest.skip("this cluster does not enforce NetworkPolicy (the profile says enforcement is not expected)")
+        not_applicable("the profile says this cluster does not enforce NetworkPolicy (networkpolicy.enforced: false)")
     if not blocked:  # the profile expects enforcement: the cases run and fail with their tables, without long waits
         netlab.timeout = 5
     return netlab
@@ -96,11 +89,13 @@ def test_pod_selector_admits_only_its_own_namespace(enforcing, with_default_deny
 
 @behaviour("NETPOL-4")
 def test_namespace_selector_admits_labelled_namespace(enforcing, k8s_evidence):
+    """The live policy admits the other namespace's client once the label is added: blocked before, allowed after."""
     tenant = enforcing.ns("tenant")
+    policies = [np.allow_from_pod_and_namespace_selector(tenant, NGINX, ACCESS, {"project": "friendly"}, labels=enforcing.labels),
+                np.default_deny_ingress(tenant, labels=enforcing.labels)]
+    enforcing.check(policies, k8s_evidence)
     enforcing.lab.label_namespace("other", {"project": "friendly"})
-    enforcing.check([np.allow_from_pod_and_namespace_selector(tenant, NGINX, ACCESS, {"project": "friendly"},
-                                                              labels=enforcing.labels),
-                     np.default_deny_ingress(tenant, labels=enforcing.labels)], k8s_evidence)
+    enforcing.check(policies, k8s_evidence, control_first=False)
 
 
 @behaviour("NETPOL-5")
@@ -119,7 +114,7 @@ def test_named_port_policy_admits_only_that_port(enforcing, k8s_evidence):
 @behaviour("NETPOL-5")
 def test_matrix_across_nodes(enforcing, k8s_cluster, k8s_evidence):
     if len(k8s_cluster.node_names) < 2:
-        pytest.skip(f"the cluster has {len(k8s_cluster.node_names)} node: no cross-node traffic to check")
+        not_applicable(f"the cluster has {len(k8s_cluster.node_names)} node: no cross-node traffic to check")
     tenant = enforcing.ns("tenant")
     enforcing.check([np.allow_from_pod_selector(tenant, NGINX, ACCESS, labels=enforcing.labels),
                      np.default_deny_ingress(tenant, labels=enforcing.labels)], k8s_evidence)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from pytest_k8ssec.access import Discovery, Matrix, Question, impersonated_can_i, self_can_i, subject_can_i
+from pytest_k8ssec import rbac
+from pytest_k8ssec.access import Discovery, Matrix, Question, confinement, impersonated_can_i, self_can_i, subject_can_i
 from pytest_k8ssec.bindings import dangling_references
+from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
-from pytest_k8ssec.subjects import run_prefix
+from pytest_k8ssec.subjects import RUN_LABEL, run_prefix
 from pytest_k8ssec.users import whoami
 from pytest_k8ssec.waits import wait_counting
 
@@ -26,12 +28,6 @@ def _matrix(cases, lab, discovery, ask) -> Matrix:
         q = discovery.for_case(case, lab.namespaces)
         rows.append((case.label, case.allowed, ask(q)))
     return Matrix(rows)
-
-
-def _need_user(lab):
-    if lab.user is None:
-        pytest.skip("a certificate user needs a CSR (cluster-scoped): pass --k8s-sec-allow-cluster-changes")
-    return lab.user
 
 
 @behaviour("RBAC-1")
@@ -52,11 +48,10 @@ def test_developer_role_grants_group_members_in_tenant_only(lab, k8s_admin, k8s_
 
 
 @behaviour("USER-1")
-def test_certificate_user_is_seen_with_its_groups(lab, k8s_profile, k8s_evidence):
+def test_certificate_user_is_seen_with_its_groups(k8s_user, k8s_profile, k8s_evidence):
     """The CSR-signed certificate authenticates as the user, in its O= groups and system:authenticated."""
-    user = _need_user(lab)
-    k8s_evidence["mechanism"] = "certificates.k8s.io/v1 CSR, signer kubernetes.io/kube-apiserver-client; SelfSubjectReview"
-    name, groups = whoami(user.api())
+    k8s_evidence["mechanism"] = k8s_user.origin + "; SelfSubjectReview"
+    name, groups = whoami(k8s_user.api())
     expected = sorted({*k8s_profile.user_groups, "system:authenticated"})
     k8s_evidence["observed"] = f"user={name} groups={','.join(groups)}"
     assert (name, groups) == (k8s_profile.user_name, expected), (
@@ -65,11 +60,11 @@ def test_certificate_user_is_seen_with_its_groups(lab, k8s_profile, k8s_evidence
 
 @behaviour("RBAC-2")
 @pytest.mark.parametrize("method", ["certificate-user", "impersonation", "subjectaccessreview"])
-def test_user_can_i_matches_profile(method, lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_user_can_i_matches_profile(method, request, lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """can-i answers for the user, asked three ways, equal the profile's expected matrix."""
     user_name, groups = k8s_profile.user_name, k8s_profile.user_groups
     if method == "certificate-user":
-        api = _need_user(lab).api()
+        api = request.getfixturevalue("k8s_user").api()
         ask = lambda q: self_can_i(api, q)  # noqa: E731
     elif method == "impersonation":
         group = k8s_profile.developer_group
@@ -84,17 +79,37 @@ def test_user_can_i_matches_profile(method, lab, k8s_admin, k8s_profile, discove
     assert not matrix.mismatches, f"can-i answers ({method}) differ from the profile:\n" + matrix.render()
 
 
+@behaviour("RBAC-2")
+def test_user_rights_end_at_the_tenant_namespace(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+    """Every question of the profile, asked in every other namespace of the cluster, is answered no.
+
+    The matrix above is asked in namespaces the run made; a grant the cluster's owner made to the
+    developers' group (or to everyone) in `default` or a team's namespace shows only here.
+    Namespaces of k8s-sec runs (this one's and concurrent ones') are left out: they are ours.
+    """
+    if not k8s_profile.only_in_tenant:
+        not_applicable("the profile grants the developers rights outside the tenant (access.only_in_tenant: false)")
+    k8s_evidence["mechanism"] = "SubjectAccessReview for the user and its groups, in every namespace"
+    namespaces = [ns.metadata.name for ns in client.CoreV1Api(k8s_admin).list_namespace().items
+                  if RUN_LABEL not in (ns.metadata.labels or {})]
+    cases = [*k8s_profile.access_before, *k8s_profile.access_after]
+    questions = [discovery.for_case(c, lab.namespaces) for c in cases]
+    matrix = confinement(k8s_admin, questions, namespaces, k8s_profile.user_name, k8s_profile.user_groups)
+    k8s_evidence["checked"] = f"{len(matrix.rows)} answers in {len(namespaces)} namespaces"
+    assert not matrix.mismatches, ("the developers have rights outside the tenant namespace:\n"
+                                   + matrix.render(only_mismatches=True))
+
+
 @behaviour("RBAC-3")
-def test_role_update_takes_effect_without_restart(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_role_update_takes_effect_without_restart(lab, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """After the role gains the extra rules, the user's answers change, with no restart."""
-    user = _need_user(lab)
     if not k8s_profile.extra_rules:
-        pytest.skip("the profile adds no extra rules")
+        not_applicable("the profile adds no extra rules (developer_role.extra_rules is empty)")
     rbac = client.RbacAuthorizationV1Api(k8s_admin)
     read, patch = ((rbac.read_cluster_role, rbac.patch_cluster_role) if lab.role_kind == "ClusterRole" else
                    (lambda n: rbac.read_namespaced_role(n, lab.tenant), lambda n, b: rbac.patch_namespaced_role(n, lab.tenant, b)))
     original = [k8s_admin.sanitize_for_serialization(r) for r in read(lab.role_name).rules]
-    api = user.api()
+    api = k8s_user.api()
     k8s_evidence["mechanism"] = f"{lab.role_kind} patched; SelfSubjectAccessReview as the certificate user"
     patch(lab.role_name, {"rules": k8s_profile.developer_rules + k8s_profile.extra_rules})
     try:
@@ -120,12 +135,8 @@ def test_subject_access_review_for_any_user_follows_bindings(k8s_run, k8s_admin,
     before = (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, group))
     assert before == (False, False), f"before any binding: SAR/impersonation said {before}, expected no/no"
     role = k8s_run.name("use-restricted")
-    k8s_run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
-                    "rules": [{"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"],
-                               "resourceNames": [policy]}]})
-    k8s_run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    k8s_run.create(rbac.role(role, [rbac.use_rule(policy)]))
+    k8s_run.create(rbac.binding(role, "ClusterRole", role, [rbac.user(user)]))
     after, attempts = wait_counting(
         "the ClusterRoleBinding to take effect",
         lambda: (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, group)),
@@ -136,9 +147,9 @@ def test_subject_access_review_for_any_user_follows_bindings(k8s_run, k8s_admin,
 
 
 @behaviour("RBAC-4")
-def test_three_ways_of_asking_agree_for_the_certificate_user(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_three_ways_of_asking_agree_for_the_certificate_user(lab, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """SubjectAccessReview, impersonation and the user's own requests give the same answers."""
-    api = _need_user(lab).api()
+    api = k8s_user.api()
     k8s_evidence["mechanism"] = "SAR vs impersonation vs SelfSubjectAccessReview"
     disagreements = []
     for case in k8s_profile.access_before:
@@ -155,10 +166,7 @@ def test_dangling_binding_is_accepted_grants_nothing_and_is_found(lab, k8s_run, 
     """A RoleBinding to a missing Role and a missing service account is accepted, grants nothing, and is reported."""
     ghost_sa, ghost_role = "k8ssec-ghost-sa", k8s_run.name("ghost-role")
     name = k8s_run.name("dangling")
-    k8s_run.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                    "metadata": {"name": name, "namespace": lab.tenant},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ghost_role},
-                    "subjects": [{"kind": "ServiceAccount", "name": ghost_sa, "namespace": lab.tenant}]})
+    k8s_run.create(rbac.binding(name, "Role", ghost_role, [rbac.service_account(ghost_sa, lab.tenant)], lab.tenant))
     q = Question("list", "", "pods", namespace=lab.tenant)
     assert not subject_can_i(k8s_admin, q, f"system:serviceaccount:{lab.tenant}:{ghost_sa}",
                              ["system:serviceaccounts", f"system:serviceaccounts:{lab.tenant}"]), \

@@ -6,7 +6,9 @@ is an error instead of a silent "yes" from a wildcard rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
 from kubernetes import client
 
 from .errors import K8sSecError
@@ -25,16 +27,24 @@ class Question:
     namespace: str | None = None
     name: str | None = None
 
+    @property
+    def label(self) -> str:
+        return f"{self.verb} {self.resource}/{self.subresource}" if self.subresource else f"{self.verb} {self.resource}"
+
     def attributes(self) -> client.V1ResourceAttributes:
         return client.V1ResourceAttributes(verb=self.verb, group=self.group, resource=self.resource,
                                            subresource=self.subresource or None, namespace=self.namespace, name=self.name)
+
+
+# Resources the authorizer knows that discovery never lists: the targets of `impersonate`.
+IMPERSONATION_RESOURCES = {"users": ("", False, set()), "groups": ("", False, set()), "uids": ("", False, set())}
 
 
 class Discovery:
     """Which group serves a resource, and which subresources exist, from the server's discovery."""
 
     def __init__(self, api: client.ApiClient) -> None:
-        self._resources: dict[str, tuple[str, bool, set[str]]] = {}
+        self._resources: dict[str, tuple[str, bool, set[str]]] = dict(IMPERSONATION_RESOURCES)
         for group, version in _group_versions(api):
             path = f"/api/{version}" if not group else f"/apis/{group}/{version}"
             data = get_json(api, path)
@@ -85,8 +95,8 @@ def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[
     return bool(client.AuthorizationV1Api(admin).create_subject_access_review(review).status.allowed)
 
 
-def impersonated_can_i(admin: client.ApiClient, q: Question, user: str, group: str | None = None) -> bool:
-    """The answer with `--as user [--as-group group]`: impersonation, then SelfSubjectAccessReview.
+def impersonating(admin: client.ApiClient, user: str, group: str | None = None) -> client.ApiClient:
+    """A client acting as `--as user [--as-group group]`.
 
     The Python client sends each header once, so at most one group can be impersonated.
     """
@@ -94,7 +104,26 @@ def impersonated_can_i(admin: client.ApiClient, q: Question, user: str, group: s
     imp.set_default_header("Impersonate-User", user)
     if group:
         imp.set_default_header("Impersonate-Group", group)
-    return self_can_i(imp, q)
+    return imp
+
+
+def impersonated_can_i(admin: client.ApiClient, q: Question, user: str, group: str | None = None) -> bool:
+    """The answer with `--as user [--as-group group]`: impersonation, then SelfSubjectAccessReview."""
+    return self_can_i(impersonating(admin, user, group), q)
+
+
+def confinement(admin: client.ApiClient, questions: list[Question], namespaces: list[str], user: str,
+                groups: list[str]) -> Matrix:
+    """Every namespaced question asked in every namespace given, expected "no" in each (SubjectAccessReview, in parallel).
+
+    What the profile's matrix asks in brand-new namespaces, asked where a cluster's owner may
+    have granted more: `default`, `kube-system`, every team's namespace.
+    """
+    namespaced = list(dict.fromkeys(replace(q, namespace="") for q in questions if q.namespace is not None))
+    asks = [(q, ns) for ns in namespaces for q in namespaced]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda a: subject_can_i(admin, replace(a[0], namespace=a[1]), user, groups), asks))
+    return Matrix([(f"{q.label} in {ns}", False, answer) for (q, ns), answer in zip(asks, answers)])
 
 
 @dataclass
@@ -107,10 +136,11 @@ class Matrix:
     def mismatches(self) -> list[tuple[str, bool, bool]]:
         return [row for row in self.rows if row[1] != row[2]]
 
-    def render(self) -> str:
-        width = max(len(label) for label, _, _ in self.rows)
+    def render(self, only_mismatches: bool = False) -> str:
+        rows = self.mismatches if only_mismatches else self.rows
+        width = max(len(label) for label, _, _ in rows)
         lines = [f"{'can-i':{width}}  expected  observed", f"{'-' * width}  --------  --------"]
-        for label, expected, observed in self.rows:
+        for label, expected, observed in rows:
             mark = "" if expected == observed else "   <-- MISMATCH"
             lines.append(f"{label:{width}}  {_yn(expected):8}  {_yn(observed):8}{mark}")
         return "\n".join(lines)

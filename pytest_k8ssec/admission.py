@@ -8,12 +8,17 @@ podsecuritypolicies name in group policy, therefore means the same thing on PSP 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
+from .cluster.handle import Images
 from .kube import get_json
+from .pods import non_root_pod, pod, privileged_pod
+from .profile import PSA_LEVELS
 
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 GATE_LABEL = "k8ssec.io/sa-gate"
@@ -59,20 +64,119 @@ def detect(api: client.ApiClient, minor: int) -> Mechanism:
     )
 
 
+def is_privileged(pod: Any) -> bool:
+    """A pod on the host network or with a privileged container: what Pod Security baseline refuses."""
+    containers = [*(pod.spec.init_containers or []), *pod.spec.containers]
+    return bool(pod.spec.host_network) or any(c.security_context and c.security_context.privileged for c in containers)
+
+
+def workloads_short_of_pods(api: client.ApiClient, namespace: str) -> list[str]:
+    """DaemonSets and Deployments with fewer ready pods than they want, each with its last FailedCreate message."""
+    apps = client.AppsV1Api(api)
+    wanted = [("DaemonSet", d.metadata.name, d.status.desired_number_scheduled or 0, d.status.number_ready or 0)
+              for d in apps.list_namespaced_daemon_set(namespace).items]
+    wanted += [("Deployment", d.metadata.name, d.spec.replicas or 0, d.status.ready_replicas or 0)
+               for d in apps.list_namespaced_deployment(namespace).items]
+    short = [(kind, name, want, ready) for kind, name, want, ready in wanted if ready < want]
+    if not short:
+        return []
+    failures = {}  # a Deployment's pods are created by its ReplicaSets, named after it
+    for event in client.CoreV1Api(api).list_namespaced_event(namespace).items:
+        if event.reason == "FailedCreate":
+            failures[(event.involved_object.kind, event.involved_object.name)] = event.message or ""
+    def why(kind: str, name: str) -> str:
+        found = [m for (k, n), m in failures.items() if n == name or (kind == "Deployment" and n.startswith(f"{name}-"))]
+        return f" (FailedCreate: {found[-1]})" if found else ""
+    return [f"{kind} {name}: {ready}/{want} ready{why(kind, name)}" for kind, name, want, ready in short]
+
+
 def psa_labels(level: str) -> dict[str, str]:
     return {PSA_ENFORCE: level, f"{PSA_ENFORCE}-version": "latest"}
 
 
-# CEL: the pod satisfies the seeds' `restricted` policy.
-_ALL_CONTAINERS = "((has(object.spec.initContainers) ? object.spec.initContainers : []) + object.spec.containers)"
+def admit(core: client.CoreV1Api, manifest: dict[str, Any]) -> tuple[bool, str]:
+    """Ask admission about a pod with a server-side dry-run: (admitted, message)."""
+    return _dry_run(lambda: core.create_namespaced_pod(manifest["metadata"]["namespace"], manifest, dry_run="All"))
+
+
+def admit_ephemeral(core: client.CoreV1Api, namespace: str, pod_name: str, container: dict[str, Any]) -> tuple[bool, str]:
+    """Ask admission about adding an ephemeral container to a running pod (an UPDATE of pods/ephemeralcontainers)."""
+    body = {"spec": {"ephemeralContainers": [container]}}
+    return _dry_run(lambda: core.patch_namespaced_pod_ephemeralcontainers(pod_name, namespace, body, dry_run="All"))
+
+
+def _dry_run(request: Any) -> tuple[bool, str]:
+    try:
+        request()
+        return True, ""
+    except ApiException as exc:
+        if exc.status in (400, 403, 422):
+            try:
+                return False, json.loads(exc.body).get("message", exc.body)
+            except (TypeError, ValueError):
+                return False, str(exc.body)
+        raise
+
+
+@dataclass(frozen=True)
+class Level:
+    """The Pod Security level a namespace really enforces, read from what admission does with three pods."""
+
+    namespace: str
+    level: str | None                    # None: even the restricted-compliant pod was refused
+    answers: dict[str, tuple[bool, str]]  # level of the probe pod -> (admitted, message)
+
+    def at_least(self, required: str) -> bool:
+        return self.level is not None and PSA_LEVELS.index(self.level) >= PSA_LEVELS.index(required)
+
+    def explain(self, required: str, who: str) -> str:
+        if self.level is None:
+            return (f"no verdict in {self.namespace}: even the restricted-compliant pod was refused to {who} "
+                    f"({self.answers['restricted'][1]}), so a refusal says nothing about Pod Security")
+        weaker = PSA_LEVELS[:PSA_LEVELS.index(required)]
+        admitted = [f"the {lvl} probe pod {pod_name(lvl)!r}" for lvl in weaker if self.answers[lvl][0]]
+        return (f"in namespace {self.namespace} {who} was admitted {' and '.join(admitted)}: it enforces {self.level}, "
+                f"the profile requires at least {required}")
+
+
+def pod_name(level: str) -> str:
+    return f"k8ssec-level-{level}"
+
+
+def enforced_level(core: client.CoreV1Api, namespace: str, images: Images) -> Level:
+    """Dry-run a restricted, a baseline and a privileged pod; the strictest level that admits what it should wins.
+
+    The restricted-compliant pod is the positive control: if it is refused, the identity cannot
+    create pods there at all, and nothing can be said about the level.
+    """
+    probes = {"restricted": non_root_pod(pod_name("restricted"), namespace, images),
+              "baseline": pod(pod_name("baseline"), namespace, images),  # runs as the image's user, keeps its capabilities
+              "privileged": privileged_pod(pod_name("privileged"), namespace, images)}
+    answers = {level: admit(core, manifest) for level, manifest in probes.items()}
+    if not answers["restricted"][0]:
+        return Level(namespace, None, answers)
+    level = "privileged" if answers["privileged"][0] else "baseline" if answers["baseline"][0] else "restricted"
+    return Level(namespace, level, answers)
+
+
+# CEL: the pod satisfies the seeds' `restricted` policy. Ephemeral containers are another type
+# in the schema, so their list is checked apart rather than concatenated with the others.
+_CONTAINER_LISTS = ["((has(object.spec.initContainers) ? object.spec.initContainers : []) + object.spec.containers)",
+                    "(has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])"]
+_EACH_CONTAINER = [
+    "!(has(c.securityContext) && has(c.securityContext.privileged) && c.securityContext.privileged)",
+    "has(c.securityContext) && has(c.securityContext.allowPrivilegeEscalation) && c.securityContext.allowPrivilegeEscalation == false",
+    "has(c.securityContext) && has(c.securityContext.capabilities) && has(c.securityContext.capabilities.drop) && c.securityContext.capabilities.drop.exists(d, d == 'ALL')",
+    "!(has(c.securityContext) && has(c.securityContext.capabilities) && has(c.securityContext.capabilities.add) && size(c.securityContext.capabilities.add) > 0)",
+    "!(has(c.securityContext) && has(c.securityContext.runAsUser) && c.securityContext.runAsUser == 0)",
+    "(has(c.securityContext) && has(c.securityContext.runAsNonRoot) && c.securityContext.runAsNonRoot) || (has(object.spec.securityContext) && has(object.spec.securityContext.runAsNonRoot) && object.spec.securityContext.runAsNonRoot)",
+]
 RESTRICTED_CEL = " && ".join(f"({clause})" for clause in [
     "!(has(object.spec.hostNetwork) && object.spec.hostNetwork)",
     "!(has(object.spec.hostPID) && object.spec.hostPID)",
     "!(has(object.spec.hostIPC) && object.spec.hostIPC)",
-    f"{_ALL_CONTAINERS}.all(c, !(has(c.securityContext) && has(c.securityContext.privileged) && c.securityContext.privileged))",
-    f"{_ALL_CONTAINERS}.all(c, has(c.securityContext) && has(c.securityContext.allowPrivilegeEscalation) && c.securityContext.allowPrivilegeEscalation == false)",
-    f"{_ALL_CONTAINERS}.all(c, has(c.securityContext) && has(c.securityContext.capabilities) && has(c.securityContext.capabilities.drop) && c.securityContext.capabilities.drop.exists(d, d == 'ALL'))",
-    f"{_ALL_CONTAINERS}.all(c, (has(c.securityContext) && has(c.securityContext.runAsNonRoot) && c.securityContext.runAsNonRoot) || (has(object.spec.securityContext) && has(object.spec.securityContext.runAsNonRoot) && object.spec.securityContext.runAsNonRoot))",
+    *(f"{containers}.all(c, {check})" for containers in _CONTAINER_LISTS for check in _EACH_CONTAINER),
+    "!(has(object.spec.securityContext) && has(object.spec.securityContext.runAsUser) && object.spec.securityContext.runAsUser == 0)",
     "!has(object.spec.volumes) || object.spec.volumes.all(v, " + " || ".join(f"has(v.{t})" for t in ALLOWED_VOLUMES) + ")",
     "!(has(object.spec.securityContext) && has(object.spec.securityContext.fsGroup)) || (object.spec.securityContext.fsGroup >= 1 && object.spec.securityContext.fsGroup <= 65535)",
     "!(has(object.spec.securityContext) && has(object.spec.securityContext.supplementalGroups)) || object.spec.securityContext.supplementalGroups.all(g, g >= 1 && g <= 65535)",
@@ -97,7 +201,9 @@ def gating_policy(name: str, gate: str, restricted: str, permissive: str) -> dic
             "failurePolicy": "Fail",
             "matchConstraints": {
                 "namespaceSelector": {"matchLabels": {GATE_LABEL: gate}},
-                "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}],
+                # UPDATE too: ephemeral containers are added to a running pod through pods/ephemeralcontainers
+                "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                                   "resources": ["pods", "pods/ephemeralcontainers"]}],
             },
             "variables": [
                 {"name": "sa", "expression": "has(object.spec.serviceAccountName) && object.spec.serviceAccountName != '' "
@@ -124,24 +230,3 @@ def gating_binding(name: str, policy: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"policyName": policy, "validationActions": ["Deny"]},
     }
-
-
-def use_role(name: str, namespace: str, policy: str) -> dict[str, Any]:
-    """A Role granting `use` of one named policy, the same grant PSP clusters understood."""
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace},
-            "rules": [{"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"], "resourceNames": [policy]}]}
-
-
-def role_binding(name: str, namespace: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role}, "subjects": subjects}
-
-
-def group(name: str) -> dict[str, str]:
-    return {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": name}
-
-
-def service_account(name: str, namespace: str) -> dict[str, str]:
-    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}

@@ -114,20 +114,32 @@ class Verdict:
         return "\n".join(parts)
 
 
-def judge(events: list[dict[str, Any]], expected: list[Expected], user: str) -> Verdict:
-    """Compare the tagged events with the expected requests."""
+LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+
+
+def judge(events: list[dict[str, Any]], expected: list[Expected], user: str, exact: bool = True) -> Verdict:
+    """Compare the tagged events with the expected requests.
+
+    `exact`: the cluster runs the profile's own policy, so requests it does not cover must be
+    absent and levels equal. Otherwise (a production policy that records more) the profile's
+    policy is a floor: a covered request must be recorded at its level or above.
+    """
     done = [e for e in events if e.get("stage") == "ResponseComplete"]
     missing, wrong, unexpected = [], [], []
     for exp in expected:
         found = [e for e in done if matches(e, exp)]
         if exp.level is None:
-            unexpected += [f"{exp.label} (level {e.get('level')})" for e in found]
+            if exact:
+                unexpected += [f"{exp.label} (level {e.get('level')})" for e in found]
             continue
         if not found:
             missing.append(exp.label)
             continue
         e = found[0]
-        observed = (e.get("level"), e.get("user", {}).get("username"), e.get("responseStatus", {}).get("code"))
-        if observed != (exp.level, user, exp.code):
-            wrong.append(f"{exp.label}: level/user/code {observed}, expected {(exp.level, user, exp.code)}")
-    return Verdict(missing, wrong, unexpected, sum(1 for e in events if e.get("stage") == "RequestReceived"))
+        level, who, code = e.get("level"), e.get("user", {}).get("username"), e.get("responseStatus", {}).get("code")
+        level_ok = level == exp.level if exact else LEVELS.index(level) >= LEVELS.index(exp.level) if level in LEVELS else False
+        if not (level_ok and who == user and code == exp.code):
+            wrong.append(f"{exp.label}: level/user/code {(level, who, code)}, expected {(exp.level, user, exp.code)}"
+                         + ("" if exact else " (level or above)"))
+    request_received = sum(1 for e in events if e.get("stage") == "RequestReceived") if exact else 0
+    return Verdict(missing, wrong, unexpected, request_received)

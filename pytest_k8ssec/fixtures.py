@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import pytest
 from kubernetes import client
 
+from .certification import Certification
+from . import rbac
 from .cleanup import remove_leftovers
 from .cluster.handle import ClusterHandle
 from .cluster.select import open_cluster
@@ -23,7 +26,8 @@ from .profile import Profile
 from .report import EVIDENCE_KEY
 from .settings import Settings
 from .subjects import Run
-from .users import KeyStore, User, create_user
+from .users import SIGNER, KeyStore, User, create_user
+from .waits import WaitTimeout
 
 log = logging.getLogger(__name__)
 EXIT_CLUSTER = 3
@@ -38,6 +42,7 @@ class K8sSecSession:
     selection: set[str] | None
     handle: ClusterHandle | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
+    certification: Certification | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -76,9 +81,20 @@ def k8s_cluster(k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
             _fail(f"the identity in {handle.kubeconfig} lacks rights the suite needs: {', '.join(missing)}; "
                   "use an admin kubeconfig")
         handle.git_version, handle.server_version = info.git_version, (1, info.minor)
-        handle.node_names = [n.metadata.name for n in client.CoreV1Api(api).list_node().items]
+        handle.node_names = usable_nodes(client.CoreV1Api(api).list_node().items)
         k8s_session.handle = handle
         yield handle
+
+
+def usable_nodes(nodes: list[Any]) -> list[str]:
+    """Nodes a lab pod pinned by name will run on: Ready, not cordoned, Linux, no NoExecute taint."""
+    def usable(node: Any) -> bool:
+        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        linux = (node.metadata.labels or {}).get("kubernetes.io/os", "linux") == "linux"
+        evicting = any(t.effect == "NoExecute" for t in node.spec.taints or [])
+        return ready and linux and not node.spec.unschedulable and not evicting
+
+    return [n.metadata.name for n in nodes if usable(n)]
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +134,8 @@ class Lab:
     role_name: str
     role_kind: str
     binding_name: str
-    user: User | None
+    group: str
+    rules: list[dict[str, Any]]
 
     @property
     def namespaces(self) -> dict[str, str]:
@@ -134,22 +151,29 @@ def lab(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k
     role_name = k8s_run.name("developer")
     cluster_scoped = k8s_cluster.may_change_cluster
     role_kind = "ClusterRole" if cluster_scoped else "Role"
-    role: dict[str, Any] = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": role_kind,
-                            "metadata": {"name": role_name}, "rules": k8s_profile.developer_rules}
-    if not cluster_scoped:
-        role["metadata"]["namespace"] = tenant
-    k8s_run.create(role)
+    k8s_run.create(rbac.role(role_name, k8s_profile.developer_rules, None if cluster_scoped else tenant))
     binding_name = k8s_run.name("developer-binding")
-    k8s_run.create({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": binding_name, "namespace": tenant},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": k8s_profile.developer_group}],
-    })
-    user = None
-    if cluster_scoped:  # a CSR is cluster-scoped
-        user = create_user(k8s_run, k8s_admin, k8s_keys, k8s_profile.user_name, k8s_profile.user_groups, "user")
-    return Lab(tenant, other, role_name, role_kind, binding_name, user)
+    k8s_run.create(rbac.binding(binding_name, role_kind, role_name, [rbac.group(k8s_profile.developer_group)], tenant))
+    return Lab(tenant, other, role_name, role_kind, binding_name, k8s_profile.developer_group, k8s_profile.developer_rules)
+
+
+@pytest.fixture(scope="session")
+def k8s_user(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k8s_profile: Profile,
+             k8s_keys: KeyStore) -> User:
+    """USER-1's user, made on first use: from the profile's kubeconfig, or from a client certificate.
+
+    A cluster with no signer for client certificates (managed clusters whose users come from
+    OIDC) skips the cases that need this user, with the reason; the others run.
+    """
+    if k8s_profile.user_kubeconfig:
+        return User(k8s_profile.user_name, k8s_profile.user_groups, Path(k8s_profile.user_kubeconfig),
+                    origin=f"the profile's user kubeconfig {k8s_profile.user_kubeconfig}")
+    require_cluster_changes(k8s_cluster, "a certificate user (a CertificateSigningRequest)")
+    try:
+        return create_user(k8s_run, k8s_admin, k8s_keys, k8s_profile.user_name, k8s_profile.user_groups, "user")
+    except WaitTimeout as exc:
+        pytest.skip(f"no client certificate was issued ({exc}): this cluster signs none for {SIGNER}; "
+                    "give the profile a user.kubeconfig for a user in the developers' group")
 
 
 @pytest.fixture

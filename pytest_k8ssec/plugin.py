@@ -27,6 +27,9 @@ OPTIONS: list[tuple[str, dict]] = [
                                              help="allow cluster-scoped changes on a cluster the plugin did not create")),
     ("--k8s-sec-k8s-version", dict(metavar="VERSION", help=f"Kubernetes release for the local and kind clusters (default {DEFAULT_K8S_VERSION})")),
     ("--k8s-sec-behaviours", dict(metavar="IDS", help="comma-separated behaviour IDs to run (default: all)")),
+    ("--k8s-sec-accept-partial", dict(action="store_true", default=None,
+                                      help="exit 0 when no case failed but some required behaviours were not observed "
+                                           "(the report then says PARTIAL)")),
     ("--k8s-sec-cleanup", dict(action="store_true", default=None, help="only remove what earlier killed runs left on the cluster, then exit")),
     ("--k8s-sec-kind-image", dict(metavar="IMAGE", help="kind node image (default: pinned per Kubernetes version)")),
     ("--k8s-sec-kind-workers", dict(metavar="N", type=int, help="kind worker nodes (default 1)")),
@@ -73,6 +76,7 @@ def read_settings(config: pytest.Config) -> Settings:
         kind_workers=int(_option(config, "--k8s-sec-kind-workers") or 1),
         calico_manifest=_option(config, "--k8s-sec-calico-manifest") or None,
         cleanup_only=bool(_option(config, "--k8s-sec-cleanup")),
+        accept_partial=bool(_option(config, "--k8s-sec-accept-partial")),
     )
 
 
@@ -154,17 +158,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from . import fixtures
 
     session = config.stash.get(fixtures.SESSION_KEY, None)
-    if session is None or session.selection is None:
+    if session is None:
         return
+    wanted = (session.selection or set(BEHAVIOURS)) - set(session.profile.not_applicable)
     keep, drop = [], []
     for item in items:
         marker = item.get_closest_marker("behaviour")
-        (keep if marker and marker.args[0] in session.selection else drop).append(item)
+        chosen = marker.args[0] in wanted if marker else session.selection is None  # unmarked tests: only without a selection
+        (keep if chosen else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
-
-def behaviour_of(item: pytest.Item) -> str | None:
-    marker = item.get_closest_marker("behaviour")
-    return marker.args[0] if marker and marker.args and marker.args[0] in BEHAVIOURS else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kubernetes import client
@@ -24,13 +25,13 @@ def _container(images: Images, image: str, security: dict[str, Any], command: li
 def pod(name: str, namespace: str, images: Images, *, image: str | None = None, security: dict[str, Any] | None = None,
         pod_security: dict[str, Any] | None = None, command: list[str] | None = SLEEP, labels: dict[str, str] | None = None,
         service_account: str | None = None, host_network: bool = False, node: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "containers": [_container(images, image or images.busybox, security or {}, command)],
+    spec: dict[str, Any] = {  # copies: callers pass shared templates and may change what they get back
+        "containers": [_container(images, image or images.busybox, copy.deepcopy(security or {}), command)],
         "terminationGracePeriodSeconds": 1,
         "automountServiceAccountToken": False,
     }
     if pod_security:
-        spec["securityContext"] = pod_security
+        spec["securityContext"] = copy.deepcopy(pod_security)
     if service_account:
         spec["serviceAccountName"] = service_account
     if host_network:
@@ -52,8 +53,27 @@ NON_ROOT_POD = {"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000, "seccomp
 
 def non_root_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict[str, Any]:
     """The seeds' non-root pod (runAsUser 1000, fsGroup 2000, no privilege escalation), restricted-compliant."""
-    return pod(name, namespace, images, image=images.busybox_nonroot, security=dict(RESTRICTED_CONTAINER),
-               pod_security=dict(NON_ROOT_POD), **kw)
+    return pod(name, namespace, images, image=images.busybox_nonroot, security=RESTRICTED_CONTAINER,
+               pod_security=NON_ROOT_POD, **kw)
+
+
+def server_pod(name: str, namespace: str, images: Images, ports: dict[str, int], **kw: Any) -> dict[str, Any]:
+    """A probe target serving `ports` (name -> number), restricted-compliant, Ready once its first port answers.
+
+    Its root filesystem stays writable: public busybox serves from a directory it makes itself.
+    """
+    manifest = pod(name, namespace, images, image=images.httpd, command=list(images.httpd_command) or None,
+                   security={k: v for k, v in RESTRICTED_CONTAINER.items() if k != "readOnlyRootFilesystem"},
+                   pod_security=NON_ROOT_POD, **kw)
+    container = manifest["spec"]["containers"][0]
+    container["ports"] = [{"containerPort": number, "name": port_name} for port_name, number in ports.items()]
+    if ports:
+        container["readinessProbe"] = {"tcpSocket": {"port": next(iter(ports.values()))}, "periodSeconds": 2}
+    return manifest
+
+
+def is_ready(pod: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def privileged_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict[str, Any]:
@@ -63,7 +83,7 @@ def privileged_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict
 
 def root_image_pod(name: str, namespace: str, images: Images, **kw: Any) -> dict[str, Any]:
     """Restricted-compliant except that its image runs as root and no runAsUser overrides it (PSP-5)."""
-    return pod(name, namespace, images, image=images.root_user, security=dict(RESTRICTED_CONTAINER),
+    return pod(name, namespace, images, image=images.root_user, security=RESTRICTED_CONTAINER,
                pod_security={"seccompProfile": {"type": "RuntimeDefault"}}, **kw)
 
 

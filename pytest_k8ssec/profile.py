@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .behaviours import BEHAVIOURS
 from .errors import ProfileError
 
 SCOPES = ("tenant", "other", "cluster")
@@ -48,16 +49,20 @@ class Profile:
     user_groups: list[str]
     access_before: list[AccessCase]
     access_after: list[AccessCase]
+    only_in_tenant: bool = True
+    user_kubeconfig: str | None = None            # a user of the developers' group, where no CSR signer exists
     netpol_enforced: bool = True
     admission_enforced: bool = True
     tenant_level: str = "restricted"
+    default_level: str | None = None              # the least strict level a namespace nobody labelled may enforce
+    hardened_namespaces: dict[str, str] = field(default_factory=dict)  # existing namespace -> least strict level
     service_account_gating: bool = True
     audit_log_path: str | None = None
     audit_log_command: str | None = None
     audit_policy: dict[str, Any] = field(default_factory=dict)
     fail_on_dangling_bindings: bool = False
     images: dict[str, Any] = field(default_factory=dict)  # overrides of the cluster's Images
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    not_applicable: dict[str, str] = field(default_factory=dict)  # behaviour ID -> why it does not apply
 
 
 def default_profile_path() -> Path:
@@ -84,17 +89,18 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
     v = _Validator(path)
     root = v.mapping(data, "(top level)")
     v.only(root, "(top level)", {"name", "developer_role", "user", "access", "networkpolicy", "admission", "audit", "checks",
-                                   "images"})
+                                   "images", "not_applicable"})
     role = v.mapping(root.get("developer_role"), "developer_role")
     user = v.mapping(root.get("user"), "user")
+    v.only(user, "user", {"name", "groups", "kubeconfig"})
     access = v.mapping(root.get("access"), "access")
+    v.only(access, "access", {"before_extra_rules", "after_extra_rules", "only_in_tenant"})
     netpol = v.mapping(root.get("networkpolicy", {}), "networkpolicy")
     adm = v.mapping(root.get("admission", {}), "admission")
     audit = v.mapping(root.get("audit", {}), "audit")
     checks = v.mapping(root.get("checks", {}), "checks")
-    level = adm.get("tenant_level", "restricted")
-    if level not in PSA_LEVELS:
-        raise ProfileError(path, "admission.tenant_level", f"one of {', '.join(PSA_LEVELS)}", level)
+    v.only(adm, "admission", {"enforced", "tenant_level", "default_level", "hardened_namespaces", "service_account_gating"})
+    level = v.level(adm.get("tenant_level", "restricted"), "admission.tenant_level")
     return Profile(
         path=str(path),
         name=v.string(root.get("name"), "name"),
@@ -103,18 +109,23 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         extra_rules=v.rules(role.get("extra_rules", []), "developer_role.extra_rules"),
         user_name=v.string(user.get("name"), "user.name"),
         user_groups=v.strings(user.get("groups"), "user.groups"),
+        user_kubeconfig=v.optional_string(user.get("kubeconfig"), "user.kubeconfig"),
         access_before=v.access(access.get("before_extra_rules"), "access.before_extra_rules"),
         access_after=v.access(access.get("after_extra_rules", {}), "access.after_extra_rules"),
+        only_in_tenant=v.boolean(access.get("only_in_tenant", True), "access.only_in_tenant"),
         netpol_enforced=v.boolean(netpol.get("enforced", True), "networkpolicy.enforced"),
         admission_enforced=v.boolean(adm.get("enforced", True), "admission.enforced"),
         tenant_level=level,
+        default_level=None if adm.get("default_level") is None else v.level(adm["default_level"], "admission.default_level"),
+        hardened_namespaces={ns: v.level(lvl, f"admission.hardened_namespaces.{ns}")
+                             for ns, lvl in v.mapping(adm.get("hardened_namespaces", {}), "admission.hardened_namespaces").items()},
         service_account_gating=v.boolean(adm.get("service_account_gating", True), "admission.service_account_gating"),
         audit_log_path=v.optional_string(audit.get("log_path"), "audit.log_path"),
         audit_log_command=v.optional_string(audit.get("log_command"), "audit.log_command"),
         audit_policy=v.audit_policy(audit.get("policy"), "audit.policy"),
         fail_on_dangling_bindings=v.boolean(checks.get("fail_on_dangling_bindings", False), "checks.fail_on_dangling_bindings"),
         images=v.images(root.get("images", {}), "images"),
-        raw=root,
+        not_applicable=v.not_applicable(root.get("not_applicable", {}), "not_applicable"),
     )
 
 
@@ -150,6 +161,11 @@ class _Validator:
             raise self.fail(key, "a list of strings", value)
         return value
 
+    def level(self, value: Any, key: str) -> str:
+        if value not in PSA_LEVELS:
+            raise self.fail(key, f"one of {', '.join(PSA_LEVELS)}", value)
+        return value
+
     def boolean(self, value: Any, key: str) -> bool:
         if not isinstance(value, bool):
             raise self.fail(key, "true or false", value)
@@ -166,6 +182,14 @@ class _Validator:
         if "httpd_command" in images:
             result["httpd_command"] = tuple(self.strings(images["httpd_command"], f"{key}.httpd_command"))
         return result
+
+    def not_applicable(self, value: Any, key: str) -> dict[str, str]:
+        declared = self.mapping(value, key)
+        for behaviour, reason in declared.items():
+            if behaviour not in BEHAVIOURS:
+                raise self.fail(f"{key}.{behaviour}", f"a behaviour ID ({', '.join(BEHAVIOURS)})", behaviour)
+            self.string(reason, f"{key}.{behaviour}")
+        return declared
 
     def audit_policy(self, value: Any, key: str) -> dict[str, Any]:
         policy = self.mapping(value, key)

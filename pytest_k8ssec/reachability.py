@@ -3,10 +3,17 @@
 The pure parts (model, expected truth table, probe script, diff) live in `netpol/`; this module
 creates the pods a model describes, runs every source pod's probes in parallel, and polls after
 a policy change until the observed table equals the expected one, counting the attempts.
+
+A dead server, an endpoint-less Service or a broken overlay time out just like a dropping
+policy. So a "blocked" verdict needs a positive control: with no policy in force, every cell a
+case expects blocked must answer in this run, just before the case; after it, every server
+still serves on its ports (checked from inside the pod). A verdict needs STABLE_ROUNDS
+consecutive matching observations, so an enforcer that flaps does not pass on a lucky round.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -19,11 +26,13 @@ from .netpol.expected import expected_table
 from .netpol.model import Model, Target, TargetKind
 from .netpol.probe import Observation, ProbeTarget, Tools, parse_probe_output, probe_script, reproduce_commands
 from .netpol.truthtable import Key, Outcome, TruthTable, diff, wrong_cells
-from .pods import exec_in, pod
+from .pods import exec_in, is_ready, server_pod
 from .subjects import Run
 from .waits import WaitTimeout, wait_counting, wait_for
 
+log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 2     # seconds one wget may take; a dropping policy costs this much per cell
+STABLE_ROUNDS = 2     # consecutive observations that must agree with the expected table
 WORKERS = 8           # source pods probed at once
 EXEC_TIMEOUT = 30
 TOOLS = Tools()       # how probes call wget and timeout in the lab's pods
@@ -59,6 +68,15 @@ class Prober:
         self.probes += len(observed.cells)
         return observed
 
+    def not_serving(self) -> list[str]:
+        """Every server pod's ports, probed from inside the pod itself (no policy applies): those that do not answer."""
+        servers = [p for p in self.model.pods if p.ports]
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            parts = list(pool.map(lambda p: self._probe_from(p.short, [ProbeTarget(p.short, port, "127.0.0.1")
+                                                                     for port in p.ports]), servers))
+        return [f"{target.id} ({seen.detail})" for _, results in parts for target, seen in results.items()
+                if seen.outcome is not Outcome.ALLOWED]
+
     def _probe_from(self, source: str, targets: list[ProbeTarget]) -> tuple[str, dict[ProbeTarget, Observation]]:
         pod_ = next(p for p in self.model.pods if p.short == source)
         script = probe_script(targets, PROBE_TIMEOUT, self.tools)
@@ -74,12 +92,31 @@ class Prober:
         return source, results
 
 
+class ProbeError(Exception):
+    """Neither allowed nor blocked can be claimed: a probe crashed, or a positive control did not answer."""
+
+
+@dataclass
+class Control:
+    """The positive control of a case: its blocked cells, observed with no policy in force, must be ALLOWED."""
+
+    expected: TruthTable
+    observed: TruthTable
+
+    @property
+    def unanswered(self) -> list:
+        return wrong_cells(self.expected, self.observed)
+
+
 @dataclass
 class Verdict:
     expected: TruthTable
     observed: TruthTable
     attempts: int
     seconds: float
+    matching_rounds: int = 0                  # consecutive observations equal to the expected table, at the end
+    control: Control | None = None
+    not_serving: list[str] = field(default_factory=list)  # servers that stopped answering during the case
 
     @property
     def wrong(self) -> list:
@@ -96,17 +133,14 @@ class Lab:
     def __init__(self, run: Run, api: client.ApiClient, model: Model, images: Images) -> None:
         self.run, self.api, self.model = run, api, model
         self.core, self.net = client.CoreV1Api(api), client.NetworkingV1Api(api)
+        self.in_force: list[dict[str, Any]] = []
         self._create(images)
         self.prober = Prober(api, self.model, self._addresses(), TOOLS)
 
     def _create(self, images: Images) -> None:
         for p in self.model.pods:
-            manifest = pod(p.name, self.model.real_name(p.namespace), images, image=images.httpd,
-                           command=list(images.httpd_command) or None,
-                           labels=dict(p.labels), node=p.node)
-            manifest["spec"]["containers"][0]["ports"] = [{"containerPort": port.number, "name": port.name}
-                                                          for port in p.ports]
-            self.run.create(manifest)
+            self.run.create(server_pod(p.name, self.model.real_name(p.namespace), images,
+                                       {port.name: port.number for port in p.ports}, labels=dict(p.labels), node=p.node))
         for svc in self.model.services:
             ports = self.model.target_ports(Target(svc.namespace, svc.name, TargetKind.SERVICE))
             self.run.create({"apiVersion": "v1", "kind": "Service",
@@ -119,11 +153,11 @@ class Lab:
             found = {}
             for ns_key in {p.namespace for p in self.model.pods}:
                 for item in self.core.list_namespaced_pod(self.model.real_name(ns_key)).items:
-                    if item.status.phase == "Running" and item.status.pod_ip:
+                    if is_ready(item) and item.status.pod_ip:
                         found[f"{ns_key}/{item.metadata.name}"] = item.status.pod_ip
             return found
 
-        ips = wait_for("the reachability lab's pods to run", pod_ips, timeout=120,
+        ips = wait_for("the reachability lab's pods to be Ready (serving)", pod_ips, timeout=120,
                        ready=lambda f: all(p.short in f for p in self.model.pods))
         for svc in self.model.services:
             found = self.core.read_namespaced_service(svc.name, self.model.real_name(svc.namespace))
@@ -137,33 +171,96 @@ class Lab:
         self.prober.model = self.model
 
     def enforce(self, policies: Sequence[dict[str, Any]]) -> None:
-        """Exactly these NetworkPolicies in the lab's namespaces: earlier ones are deleted."""
+        """Exactly these NetworkPolicies in the lab's namespaces: earlier ones are deleted, the same ones left live."""
+        if list(policies) == self.in_force:
+            return
         for key in self.model.real_names:
             self.net.delete_collection_namespaced_network_policy(self.model.real_name(key))
         for manifest in policies:
             self.run.create(_copy(manifest))
+        self.in_force = [_copy(m) for m in policies]
 
-    def check(self, policies: Sequence[dict[str, Any]], timeout: float = 30) -> Verdict:
+    def check(self, policies: Sequence[dict[str, Any]], timeout: float = 30, control_first: bool = True) -> Verdict:
         """Put `policies` in force and poll the matrix until it equals the expected table, or time out.
+
+        First the positive control: with no policy in force, the cells the case expects blocked
+        must answer (pod IPs are read again, as a restarted pod has a new one). Last, every
+        server must still serve. The verdict is the last observation, never one made after the
+        timeout. `control_first=False` leaves the policies in force live, for a case that changes labels
+        under them after a checked round.
+        """
+        expected = expected_table(self.model, policies)
+        self.prober.addresses = self._addresses()
+        blocked = expected.empty_like()
+        for key in expected.keys():
+            if expected.cells[key] is Outcome.BLOCKED:
+                blocked.set(*key, Outcome.ALLOWED)
+        control = None
+        if blocked.cells and control_first:
+            self.enforce([])
+            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1)[0])
+            if control.unanswered:
+                return Verdict(expected, expected.empty_like(), 0, 0.0, control=control)
+        self.enforce(policies)
+        observed, rounds = self._poll(expected, timeout, f"the expected table ({len(policies)} policies)")
+        streak = len(rounds) - (max((i for i, ok in enumerate(rounds) if not ok), default=-1) + 1)
+        return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving())
+
+    def _poll(self, expected: TruthTable, timeout: float, what: str,
+              rounds_needed: int = STABLE_ROUNDS) -> tuple[TruthTable, list[bool]]:
+        """Observe until `rounds_needed` observations in a row equal `expected`, or time out: the last one, and each round's match.
 
         Probe errors are not something a policy change converges to: three observations with
         errors in a row end the wait early.
         """
-        expected = expected_table(self.model, policies)
-        self.enforce(policies)
-        with_errors = []
+        rounds: list[bool] = []
+        seen: list[TruthTable] = []
+        with_errors: list[bool] = []
 
         def settled(observed: TruthTable) -> bool:
+            seen.append(observed)
+            wrong = len(wrong_cells(expected, observed))
+            rounds.append(not wrong)
+            log.debug("%s: round %d, %d cells wrong, %.2fs", what, len(rounds), wrong, self.prober.seconds)
             with_errors.append(any(o is Outcome.ERROR for o in observed.cells.values()))
-            return not wrong_cells(expected, observed) or with_errors[-3:] == [True] * 3
+            return rounds[-rounds_needed:] == [True] * rounds_needed or with_errors[-3:] == [True] * 3
 
         try:
-            observed, attempts = wait_counting(
-                f"the observed reachability to match the expected table ({len(policies)} policies)",
-                lambda: self.prober.observe(expected), timeout=timeout, ready=settled)
+            wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected),
+                          timeout=timeout, ready=settled, interval=0.1)
         except WaitTimeout:
-            observed, attempts = self.prober.observe(expected), 0
-        return Verdict(expected, observed, attempts, self.prober.seconds)
+            pass
+        return seen[-1], rounds
+
+    def blocks_anything(self, policies: Sequence[dict[str, Any]], timeout: float) -> bool:
+        """Whether, with `policies` in force, any cell is observed blocked within `timeout`: is anything enforcing at all?"""
+        self.enforce(policies)
+        expected = expected_table(self.model, policies)
+        try:
+            wait_for("any cell to be observed blocked", lambda: self.prober.observe(expected), timeout=timeout,
+                     interval=0.1, max_interval=1.0, ready=lambda t: Outcome.BLOCKED in t.cells.values())
+            return True
+        except WaitTimeout:
+            return False
+
+    def judge(self, verdict: Verdict) -> None:
+        """Raise ProbeError where no verdict can be given, AssertionError where the cluster is wrong."""
+        if verdict.control and verdict.control.unanswered:
+            raise ProbeError(
+                f"positive control failed: with no policy in force, {len(verdict.control.unanswered)} cells this case "
+                "expects blocked did not answer, so a block could not be told from a dead target:\n"
+                + "\n".join(f"  {m}" for m in verdict.control.unanswered[:20]) + "\n\nOBSERVED\n"
+                + verdict.control.observed.render())
+        if verdict.errors:
+            raise ProbeError(f"{verdict.errors} probes could not tell allowed from blocked ('?'): no verdict\n"
+                             + self.explain(verdict))
+        if verdict.not_serving:
+            raise ProbeError("servers stopped answering on their own ports during the case, so its blocked cells prove "
+                             "nothing: " + ", ".join(verdict.not_serving))
+        assert not verdict.wrong, "reachability differs from the policies in force:\n" + self.explain(verdict)
+        assert verdict.matching_rounds >= STABLE_ROUNDS, (
+            f"the expected table was observed in {verdict.matching_rounds} round(s) only before the timeout "
+            f"({verdict.attempts} rounds in all): enforcement is not stable")
 
     def explain(self, verdict: Verdict) -> str:
         """Expected, observed and diff tables and, per wrong cell, the kubectl command reproducing it."""

@@ -1,6 +1,7 @@
-"""The certification report: per case its behaviour ID, mechanism, verdict and evidence.
+"""The certification report: the run's verdict, and per case its behaviour ID, mechanism, verdict and evidence.
 
-Written as JSON and Markdown to --k8s-sec-report, and as JUnit properties for --junitxml.
+Written as JSON and Markdown to --k8s-sec-report, as JUnit properties for --junitxml, and as
+the verdict's lines in the terminal summary. A run that is not certified exits non-zero.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from typing import Any
 import pytest
 
 from .behaviours import BEHAVIOURS
+from .certification import NOT_CERTIFIED, NotApplicable, certify
 
 EVIDENCE_KEY = pytest.StashKey[dict]()
 
 
-def verdict_of(report: pytest.TestReport) -> str | None:
+def verdict_of(report: pytest.TestReport, not_applicable: bool = False) -> str | None:
     """The case's verdict from the phase that decides it; None while undecided."""
+    skip = "n/a" if not_applicable else "skip"
     if report.when == "call":
-        return "pass" if report.passed else ("skip" if report.skipped else "fail")
+        return "pass" if report.passed else (skip if report.skipped else "fail")
     if report.when == "setup" and not report.passed:
-        return "skip" if report.skipped else "error"
+        return skip if report.skipped else "error"
     if report.when == "teardown" and report.failed:
         return "error"
     return None
@@ -39,7 +42,7 @@ class ReportPlugin:
         report: pytest.TestReport = outcome.get_result()
         marker = item.get_closest_marker("behaviour")
         behaviour = marker.args[0] if marker else None
-        verdict = verdict_of(report)
+        verdict = verdict_of(report, bool(call.excinfo and call.excinfo.errisinstance(NotApplicable)))
         if verdict is None or behaviour is None:
             return
         evidence = item.stash.get(EVIDENCE_KEY, {})
@@ -53,8 +56,8 @@ class ReportPlugin:
         }
         if verdict in ("fail", "error"):
             record["failure"] = str(report.longrepr.reprcrash.message if hasattr(report.longrepr, "reprcrash") else report.longrepr)[:2000]
-        if verdict == "skip" and isinstance(report.longrepr, tuple):
-            record["reason"] = report.longrepr[2]
+        if verdict in ("skip", "n/a") and isinstance(report.longrepr, tuple):
+            record["reason"] = report.longrepr[2].removeprefix("Skipped: ")
         self.session.results = [r for r in self.session.results if r["case"] != record["case"]] + [record]
         report.user_properties += [("behaviour", behaviour), ("mechanism", record["mechanism"]), ("verdict", verdict)]
 
@@ -67,8 +70,19 @@ class ReportPlugin:
                                         + f", Kubernetes {handle.git_version}")
         for note in self.session.notes:
             terminalreporter.write_line(f"k8s-sec: {note}")
+        certification = self.session.certification
+        if certification:
+            for line in certification.lines():
+                terminalreporter.write_line(f"k8s-sec: {line}", bold=True, red=certification.verdict == NOT_CERTIFIED)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Judge the run; a run that is not certified exits non-zero even when no case failed."""
+        required = sorted(self.session.selection or BEHAVIOURS, key=list(BEHAVIOURS).index)
+        certification = certify(self.session.results, required, self.session.profile.not_applicable,
+                                self.session.settings.accept_partial)
+        self.session.certification = certification
+        if certification.verdict == NOT_CERTIFIED and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         directory = self.session.settings.report_dir
         if directory is None or not self.session.results:
             return
@@ -80,6 +94,7 @@ class ReportPlugin:
     def document(self) -> dict[str, Any]:
         handle = self.session.handle
         return {
+            "certification": self.session.certification.document(),
             "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "profile": self.session.profile.name,
             "cluster": {
@@ -102,8 +117,15 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
 
 def render_markdown(data: dict[str, Any]) -> str:
     cluster = data["cluster"]
+    certification = data["certification"]
     lines = [
         "# Kubernetes security certification report",
+        "",
+        f"**Verdict: {certification['verdict'].upper()}**"
+        + (" (a partial certification, accepted with --k8s-sec-accept-partial)" if certification["partial_accepted"] else ""),
+        "",
+        *[f"- {b}: {v['status']}: {v['why']}" for b, v in certification["behaviours"].items() if v["status"] in ("fail", "not observed")],
+        *[f"- {b}: not applicable: {v['why']}" for b, v in certification["behaviours"].items() if v["status"] == "not applicable"],
         "",
         f"- Cluster: {cluster['provider']} {cluster['version']} (NetworkPolicy: {cluster['netpol_enforcer'] or 'unknown'})",
         f"- Profile: {data['profile']}",

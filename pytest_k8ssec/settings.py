@@ -35,6 +35,7 @@ class Settings:
     kind_workers: int = 1
     calico_manifest: str | None = None
     cleanup_only: bool = False
+    accept_partial: bool = False
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:

@@ -26,12 +26,12 @@ SIGNER = "kubernetes.io/kube-apiserver-client"
 
 @dataclass
 class User:
-    """A certificate user: its name and groups as requested, and a kubeconfig to act as it."""
+    """The test user: its name and groups as requested, a kubeconfig to act as it, and where it came from."""
 
     name: str
     groups: list[str]
     kubeconfig: Path
-    certificate: x509.Certificate
+    origin: str = "certificates.k8s.io/v1 CSR, signer " + SIGNER
 
     def api(self) -> client.ApiClient:
         return api_client(str(self.kubeconfig))
@@ -71,13 +71,13 @@ def create_user(run: Run, admin: client.ApiClient, keys: KeyStore, name: str, gr
     certs.replace_certificate_signing_request_approval(csr_name, csr)
     signed = wait_for(f"CSR {csr_name} to be signed by {SIGNER}",
                       lambda: certs.read_certificate_signing_request(csr_name).status.certificate,
-                      timeout=60, interval=0.2)
+                      timeout=30, interval=0.2)
     cert_bytes = base64.b64decode(signed)
     key_file = keys.path / f"{csr_base}.key"
     write_private(key_file, key_pem(key))
     kubeconfig = keys.path / f"{csr_base}.kubeconfig"
     write_private(kubeconfig, user_kubeconfig(admin, name, cert_bytes, key_pem(key)).encode())
-    return User(name, list(groups), kubeconfig, x509.load_pem_x509_certificate(cert_bytes))
+    return User(name, list(groups), kubeconfig)
 
 
 def user_kubeconfig(admin: client.ApiClient, user: str, cert: bytes, key: bytes) -> str:

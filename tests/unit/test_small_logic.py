@@ -85,13 +85,30 @@ def test_matrix_marks_mismatches():
     assert "get pods/log in tenant  no        yes        <-- MISMATCH" in text
 
 
+def _report(records: list[dict], required: list[str], **kw) -> dict:
+    from pytest_k8ssec.certification import certify
+
+    return {"certification": certify(records, required, {}, **kw).document(), "generated": "t", "profile": "p",
+            "cluster": {"provider": "local", "version": "v1.37.2", "netpol_enforcer": "kube-router"},
+            "summary": {"pass": 1}, "notes": ["removed leftovers"], "cases": records}
+
+
 def test_markdown_report_lists_each_case():
-    data = {"generated": "t", "profile": "p", "cluster": {"provider": "local", "version": "v1.37.2", "netpol_enforcer": "kube-router"},
-            "summary": {"pass": 1}, "notes": ["removed leftovers"],
-            "cases": [{"case": "test_x", "behaviour": "RBAC-2", "mechanism": "SAR", "verdict": "pass", "evidence": {"checked": 3}}]}
-    text = render_markdown(data)
+    record = {"case": "test_x", "behaviour": "RBAC-2", "mechanism": "SAR", "verdict": "pass", "evidence": {"checked": 3}}
+    text = render_markdown(_report([record], ["RBAC-2"]))
     assert "| RBAC-2 | `test_x` | SAR | **pass** | checked: 3 |" in text
     assert "- removed leftovers" in text and "local v1.37.2" in text
+    assert text.splitlines()[2] == "**Verdict: CERTIFIED**"
+
+
+@pytest.mark.parametrize("accept, first", [(False, "**Verdict: NOT CERTIFIED**"),
+                                           (True, "**Verdict: PARTIAL** (a partial certification, accepted with --k8s-sec-accept-partial)")])
+def test_markdown_report_of_a_run_that_saw_too_little_says_so_first(accept, first):
+    records = [{"case": "test_x", "behaviour": "RBAC-2", "mechanism": "", "verdict": "pass", "evidence": {}},
+               {"case": "test_a", "behaviour": "AUDIT-1", "mechanism": "", "verdict": "skip", "evidence": {}, "reason": "no log"}]
+    lines = render_markdown(_report(records, ["RBAC-2", "AUDIT-1"], accept_partial=accept)).splitlines()
+    assert lines[2] == first
+    assert lines[4] == "- AUDIT-1: not observed: test_a skipped: no log"
 
 
 @pytest.mark.parametrize("git, major, minor, ok", [
@@ -106,3 +123,14 @@ def test_supported_server_versions(git, major, minor, ok):
     else:
         with pytest.raises(K8sSecError, match=f"runs Kubernetes {git}; pytest-k8ssec needs 1.30 or newer.*upgrade"):
             supported_version(git, major, minor)
+
+
+def test_audit_on_a_cluster_recording_more_accepts_levels_at_or_above_the_profile():
+    expected = [Expected("get", "pods", "log", "ns", 200, "Metadata"), Expected("list", "configmaps", "", "ns", 200, None)]
+    events = [{"stage": "ResponseComplete", "verb": v, "level": lvl, "user": {"username": "me"},
+               "objectRef": {"resource": r, "subresource": s, "namespace": "ns"}, "responseStatus": {"code": 200}}
+              for v, r, s, lvl in [("get", "pods", "log", "RequestResponse"), ("list", "configmaps", "", "Metadata")]]
+    assert not judge(events, expected, "me", exact=True).ok  # our own cluster: the profile's policy exactly
+    assert judge(events, expected, "me", exact=False).ok
+    events[0]["level"] = "None"
+    assert "(level or above)" in judge(events, expected, "me", exact=False).render()
