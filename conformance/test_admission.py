@@ -111,9 +111,15 @@ def _wait_admitted(core, manifest: dict, what: str) -> None:
 
 
 @behaviour("VERSION-1")
-def test_mechanism_is_picked_from_version_and_discovery(mechanism, k8s_cluster, k8s_evidence):
+def test_mechanism_is_picked_from_version_and_discovery(mechanism, core, hardened, k8s_cluster, k8s_evidence):
+    """The report names the mechanism the server really uses: Pod Security admission by its answer, the APIs by discovery."""
     k8s_evidence["mechanism"] = mechanism.name
     k8s_evidence["server"] = k8s_cluster.git_version
+    admitted, message = adm.admit(core, privileged_pod("escape", hardened, k8s_cluster.images))
+    answered = not admitted and "violates PodSecurity" in message
+    assert answered == mechanism.psa, (f"the mechanism says Pod Security admission {'is' if mechanism.psa else 'is not'} "
+                                       f"in force, but a privileged pod in a namespace labelled enforce got: "
+                                       f"{message or 'admitted'}")
     if mechanism.minor >= 25:
         assert not mechanism.psp, "PodSecurityPolicy reported on a cluster where it no longer exists"
     if mechanism.minor >= 30:

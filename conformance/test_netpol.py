@@ -43,7 +43,8 @@ class NetLab:
         evidence.update(mechanism=f"NetworkPolicy, {len(policies)} in force", cells=len(verdict.expected.cells),
                         attempts=verdict.attempts, matrix_seconds=round(verdict.seconds, 2),
                         probes=self.lab.prober.probes,
-                        positive_control=len(verdict.control.expected.cells) if verdict.control else 0)
+                        positive_control=len(verdict.control.expected.cells) if verdict.control else 0,
+                        cluster_policies=", ".join(self.lab.cluster_policies) or "none")
         self.lab.judge(verdict)
 
 

@@ -6,7 +6,8 @@ import pytest
 from kubernetes import client
 
 from pytest_k8ssec import rbac
-from pytest_k8ssec.access import Discovery, Matrix, Question, confinement, impersonated_can_i, self_can_i, subject_can_i
+from pytest_k8ssec.access import (Discovery, Matrix, Question, confinement, impersonated_can_i, self_can_i, subject_can_i,
+                                  unauthenticated_reach)
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
@@ -98,6 +99,20 @@ def test_user_rights_end_at_the_tenant_namespace(lab, k8s_admin, k8s_profile, di
     k8s_evidence["checked"] = f"{len(matrix.rows)} answers in {len(namespaces)} namespaces"
     assert not matrix.mismatches, ("the developers have rights outside the tenant namespace:\n"
                                    + matrix.render(only_mismatches=True))
+
+
+@behaviour("RBAC-2")
+def test_unauthenticated_requests_read_nothing(k8s_admin, k8s_evidence):
+    """Below the tenant there is nobody: a request without credentials reads nothing beyond health and discovery.
+
+    Each read is refused (401 without anonymous auth, 403 with it); a server that answered none
+    of them at all would raise here, never pass.
+    """
+    k8s_evidence["mechanism"] = "requests without credentials"
+    answers = unauthenticated_reach(k8s_admin)
+    k8s_evidence["observed"] = ", ".join(f"{r}: {code}" for r, code in answers.items())
+    allowed = [f"{read} (HTTP {code})" for read, code in answers.items() if code not in (401, 403)]
+    assert not allowed, "a request without credentials was answered: " + ", ".join(allowed)
 
 
 @behaviour("RBAC-3")

@@ -6,10 +6,12 @@ is an error instead of a silent "yes" from a wildcard rule.
 
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from .errors import K8sSecError
 from .kube import get_json
@@ -124,6 +126,35 @@ def confinement(admin: client.ApiClient, questions: list[Question], namespaces: 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda a: subject_can_i(admin, replace(a[0], namespace=a[1]), user, groups), asks))
     return Matrix([(f"{q.label} in {ns}", False, answer) for (q, ns), answer in zip(asks, answers)])
+
+
+def anonymous(admin: client.ApiClient) -> client.ApiClient:
+    """A client that presents no credentials to the same server (trusting the same CA)."""
+    cfg = copy.deepcopy(admin.configuration)
+    cfg.cert_file = cfg.key_file = cfg.username = cfg.password = cfg.refresh_api_key_hook = None
+    cfg.api_key, cfg.api_key_prefix = {}, {}
+    return client.ApiClient(cfg)
+
+
+def unauthenticated_reach(admin: client.ApiClient) -> dict[str, int]:
+    """What a request without credentials gets for reads beyond health and discovery: label -> HTTP status."""
+    anon = anonymous(admin)
+    core, rbac = client.CoreV1Api(anon), client.RbacAuthorizationV1Api(anon)
+    reads = {
+        "list namespaces": core.list_namespace_with_http_info,
+        "list nodes": core.list_node_with_http_info,
+        "list pods in all namespaces": core.list_pod_for_all_namespaces_with_http_info,
+        "list secrets in all namespaces": core.list_secret_for_all_namespaces_with_http_info,
+        "list configmaps in kube-system": lambda: core.list_namespaced_config_map_with_http_info("kube-system"),
+        "list clusterroles": rbac.list_cluster_role_with_http_info,
+    }
+    answers = {}
+    for label, read in reads.items():
+        try:
+            answers[label] = read()[1]
+        except ApiException as exc:
+            answers[label] = exc.status
+    return answers
 
 
 @dataclass

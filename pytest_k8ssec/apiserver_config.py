@@ -15,8 +15,8 @@ def audit_policy(profile: Profile) -> dict[str, Any]:
     return profile.audit_policy
 
 
-def admission_configuration() -> dict[str, Any]:
-    """Cluster-wide Pod Security defaults: baseline enforced everywhere but the exempt namespaces.
+def admission_configuration(default_level: str = "baseline") -> dict[str, Any]:
+    """Cluster-wide Pod Security defaults: baseline (or `default_level`) enforced everywhere but the exempt namespaces.
 
     Tenant namespaces made by the suite set their own level with namespace labels; the default
     only matters for namespaces that set none, as the seeds' lab made PSP apply everywhere.
@@ -31,7 +31,7 @@ def admission_configuration() -> dict[str, Any]:
                     "apiVersion": "pod-security.admission.config.k8s.io/v1",
                     "kind": "PodSecurityConfiguration",
                     "defaults": {
-                        "enforce": "baseline",
+                        "enforce": default_level,
                         "enforce-version": "latest",
                         "audit": "restricted",
                         "audit-version": "latest",

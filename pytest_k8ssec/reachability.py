@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from .cluster.handle import Images
 from .netpol.expected import expected_table
@@ -135,7 +136,8 @@ class Lab:
         self.core, self.net = client.CoreV1Api(api), client.NetworkingV1Api(api)
         self.in_force: list[dict[str, Any]] = []
         self._create(images)
-        self.prober = Prober(api, self.model, self._addresses(), TOOLS)
+        self.cluster_policies = cluster_network_policies(api)
+        self.prober = Prober(api, self.model, self._addresses(wait=120), TOOLS)
 
     def _create(self, images: Images) -> None:
         for p in self.model.pods:
@@ -148,7 +150,12 @@ class Lab:
                              "spec": {"selector": dict(svc.selector),
                                       "ports": [{"name": p.name, "port": p.number, "targetPort": p.number} for p in ports]}})
 
-    def _addresses(self) -> dict[str, str]:
+    def _addresses(self, wait: float = 0) -> dict[str, str]:
+        """Where each pod and Service is, waiting up to `wait` seconds for every pod to be Ready.
+
+        Without a wait, a pod that is not Ready (its server stopped) is a ProbeError: no cell
+        with it can be judged.
+        """
         def pod_ips() -> dict[str, str]:
             found = {}
             for ns_key in {p.namespace for p in self.model.pods}:
@@ -157,8 +164,11 @@ class Lab:
                         found[f"{ns_key}/{item.metadata.name}"] = item.status.pod_ip
             return found
 
-        ips = wait_for("the reachability lab's pods to be Ready (serving)", pod_ips, timeout=120,
-                       ready=lambda f: all(p.short in f for p in self.model.pods))
+        ips = wait_for("the reachability lab's pods to be Ready (serving)", pod_ips, timeout=wait,
+                       ready=lambda f: all(p.short in f for p in self.model.pods)) if wait else pod_ips()
+        not_ready = [p.short for p in self.model.pods if p.short not in ips]
+        if not_ready:
+            raise ProbeError(f"lab pods not Ready (not serving), so no cell with them can be judged: {', '.join(not_ready)}")
         for svc in self.model.services:
             found = self.core.read_namespaced_service(svc.name, self.model.real_name(svc.namespace))
             ips[Target(svc.namespace, svc.name, TargetKind.SERVICE).short] = found.spec.cluster_ip
@@ -268,10 +278,38 @@ class Lab:
         details = [f"  {m}: {self.prober.last.get((m.source, m.destination, m.port), Observation(m.observed, '')).detail}"
                    for m in wrong[:20]]
         commands = reproduce_commands(wrong[:20], self.model, self.prober.addresses, PROBE_TIMEOUT)
-        return "\n\n".join([
+        cluster_wide = (["cluster-scoped network policies in force, which the expected table does not model: "
+                         + ", ".join(self.cluster_policies)] if self.cluster_policies else [])
+        return "\n\n".join([*cluster_wide,
             "EXPECTED\n" + verdict.expected.render(), "OBSERVED\n" + verdict.observed.render(),
             diff(verdict.expected, verdict.observed),
             "why, per wrong cell:\n" + "\n".join(details), "reproduce:\n" + "\n".join(commands)])
+
+
+# Cluster-scoped policies the truth tables do not model: (group, version, plural).
+CLUSTER_POLICY_KINDS = [
+    ("policy.networking.k8s.io", "v1alpha1", "adminnetworkpolicies"),
+    ("policy.networking.k8s.io", "v1alpha1", "baselineadminnetworkpolicies"),
+    ("policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies"),
+    ("crd.projectcalico.org", "v1", "globalnetworkpolicies"),
+    ("cilium.io", "v2", "ciliumclusterwidenetworkpolicies"),
+    ("crd.antrea.io", "v1beta1", "clusternetworkpolicies"),
+]
+
+
+def cluster_network_policies(api: client.ApiClient) -> list[str]:
+    """Cluster-scoped network policies in force (AdminNetworkPolicy, Calico, Cilium, Antrea), named for the report."""
+    found = []
+    objects = client.CustomObjectsApi(api)
+    for group, version, plural in CLUSTER_POLICY_KINDS:
+        try:
+            items = objects.list_cluster_custom_object(group, version, plural)["items"]
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                continue
+            raise
+        found += [f"{plural}.{group}/{item['metadata']['name']}" for item in items]
+    return found
 
 
 def _copy(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -23,9 +23,12 @@ def start_run(local_cluster, tmp_path):
 
     def start() -> subprocess.Popen:
         env = {**os.environ, "K8SSEC_CACHE": str(local_cluster.cache)}
+        # the child gets the default SIGINT disposition even where these tests run with SIGINT
+        # ignored (a background job of a script, nohup), as a user's pytest would
         proc = subprocess.Popen([sys.executable, "-m", "pytest", "--k8s-sec", "--k8s-sec-cluster=local",
                                  "-p", "no:cacheprovider", "-q"], cwd=tmp_path, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         procs.append(proc)
         return proc
     yield start

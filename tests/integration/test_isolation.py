@@ -27,7 +27,8 @@ def profile_with_local_images(local_cluster, directory) -> str:
 
 
 def test_existing_cluster_without_opt_in_gets_no_cluster_scoped_change(pytester, local_cluster, admin):
-    """Cases needing one are skipped with the reason; a watcher sees no cluster-scoped object of the run."""
+    """Cases needing one are skipped with the reason, the run is NOT CERTIFIED and exits 1, naming each
+    behaviour it could not observe; a watcher sees no cluster-scoped object of the run."""
     seen: set[str] = set()
     stop = threading.Event()
 
@@ -47,11 +48,31 @@ def test_existing_cluster_without_opt_in_gets_no_cluster_scoped_change(pytester,
         stop.set()
         watcher.join()
     outcomes = result.parseoutcomes()
-    assert result.ret == 0 and outcomes.get("failed", 0) == 0 and outcomes["passed"] >= 10, outcomes
+    assert result.ret == 1 and outcomes.get("failed", 0) == 0 and outcomes["passed"] >= 10, outcomes
     assert outcomes["skipped"] >= 3, outcomes
-    result.stdout.fnmatch_lines(["SKIPPED*needs a cluster-scoped change*pass --k8s-sec-allow-cluster-changes*"])
+    result.stdout.fnmatch_lines(["SKIPPED*needs a cluster-scoped change*pass --k8s-sec-allow-cluster-changes*",
+                                 "k8s-sec: NOT CERTIFIED: *"])
+    not_observed = {line.split()[1] for line in result.stdout.lines if line.startswith("k8s-sec:   ")}
+    # every case of these needs a ClusterRole, a CSR or an admission policy; AUDIT-1 has no log here
+    assert {"USER-1", "RBAC-3", "RBAC-4", "PSP-1", "PSP-2", "PSP-3", "PSP-4", "EXC-1", "EXC-2", "AUDIT-1"} <= not_observed
+    assert "RBAC-1" not in not_observed and "NETPOL-2" not in not_observed
     assert seen == set()
     assert labelled(admin) == []
+
+
+def test_partial_certification_is_accepted_only_when_asked(pytester, local_cluster):
+    args = ["--k8s-sec", "--k8s-sec-cluster=existing", f"--kubeconfig={local_cluster.layout.admin_kubeconfig}",
+            profile_with_local_images(local_cluster, pytester.path), "-p", "no:cacheprovider",
+            "--k8s-sec-behaviours=RBAC-1,USER-1", "--k8s-sec-report=report"]
+    strict = pytester.runpytest_subprocess(*args)
+    assert strict.ret == 1
+    strict.stdout.fnmatch_lines(["k8s-sec: NOT CERTIFIED: USER-1 (1 pass, 1 not observed)",
+                                 "k8s-sec:   USER-1 not observed: *needs a cluster-scoped change*"])
+    partial = pytester.runpytest_subprocess(*args, "--k8s-sec-accept-partial")
+    assert partial.ret == 0
+    partial.stdout.fnmatch_lines(["k8s-sec: PARTIAL (accepted with --k8s-sec-accept-partial): 1 required behaviours not observed"])
+    markdown = (pytester.path / "report" / "k8s-sec-report.md").read_text().splitlines()
+    assert markdown[2].startswith("**Verdict: PARTIAL**") and markdown[4].startswith("- USER-1: not observed:")
 
 
 def test_two_runs_at_the_same_time_both_pass_and_leave_nothing(local_cluster, admin, tmp_path):
