@@ -9,6 +9,7 @@ default (privileged by default) fails the default-level claim.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import yaml
 from kubernetes import client
@@ -189,3 +190,28 @@ def test_reads_granted_to_unauthenticated_users_fail_rbac2(suite, run):
     result = suite("--k8s-sec-behaviours=RBAC-2", "-v")
     assert failed(result) == {"test_unauthenticated_requests_read_nothing"}
     result.stdout.fnmatch_lines(["*a request without credentials was answered: *list pods in all namespaces (HTTP 200)*"])
+
+
+def test_enforcer_that_flaps_passes_no_deny_case(suite, local_cluster):
+    """kube-router stopped (its rules removed) and started again every few seconds: a deny case needs
+    two consecutive matching rounds (over 4 s of blocked probes), which no enforced window holds."""
+    stop = threading.Event()
+
+    def flap() -> None:
+        while not stop.is_set():
+            local_cluster.stop_component("kube-router")
+            if stop.wait(3):
+                break
+            local_cluster.start_component("kube-router")
+            stop.wait(3)
+
+    flapper = threading.Thread(target=flap, daemon=True)
+    flapper.start()
+    try:
+        result = suite("--k8s-sec-behaviours=NETPOL-2,NETPOL-3", "-v")
+    finally:
+        stop.set()
+        flapper.join()
+        local_cluster.start_component("kube-router")
+    outcomes = result.parseoutcomes()
+    assert "passed" not in outcomes and result.ret == 1, outcomes
