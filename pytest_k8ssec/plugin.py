@@ -34,6 +34,8 @@ OPTIONS: list[tuple[str, dict]] = [
     ("--k8s-sec-kind-image", dict(metavar="IMAGE", help="kind node image (default: pinned per Kubernetes version)")),
     ("--k8s-sec-kind-workers", dict(metavar="N", type=int, help="kind worker nodes (default 1)")),
     ("--k8s-sec-calico-manifest", dict(metavar="URL_OR_FILE", help="Calico manifest for kind (default: the pinned release)")),
+    ("--k8s-sec-registry-mirror", dict(metavar="HOST[:PORT]", help="a registry mirror kind nodes pull docker.io, "
+                                       "registry.k8s.io and quay.io images through (reachable from inside the nodes)")),
 ]
 
 
@@ -77,6 +79,7 @@ def read_settings(config: pytest.Config) -> Settings:
         calico_manifest=_option(config, "--k8s-sec-calico-manifest") or None,
         cleanup_only=bool(_option(config, "--k8s-sec-cleanup")),
         accept_partial=bool(_option(config, "--k8s-sec-accept-partial")),
+        registry_mirror=_option(config, "--k8s-sec-registry-mirror") or None,
     )
 
 

@@ -36,6 +36,7 @@ class Settings:
     calico_manifest: str | None = None
     cleanup_only: bool = False
     accept_partial: bool = False
+    registry_mirror: str | None = None
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:

@@ -35,7 +35,12 @@ NODE_IMAGES = {
     "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
 }
 CALICO_VERSION = "v3.31.3"
-CALICO_MANIFEST = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests/calico.yaml"
+# VXLAN, not the BIRD manifest: BIRD needs Calico's own fork, which cannot be built from source on
+# the machines this provider is tested on (Debian's bird rejects Calico's config), so the default
+# is the manifest that has been seen working.
+CALICO_MANIFEST = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests/calico-vxlan.yaml"
+MIRRORED_REGISTRIES = ("docker.io", "registry.k8s.io", "quay.io")
+KIND_NETWORK = "kind"
 POD_SUBNET = "192.168.0.0/16"  # Calico's default IP pool
 KEPT_NAME = "k8s-sec"  # --k8s-sec-keep-cluster creates it once and reuses it on later runs
 
@@ -58,6 +63,10 @@ def docker_available() -> tuple[bool, str]:
         first = (out.stderr.strip().splitlines() or ["no output"])[0]
         return False, f"Docker is not running (`docker info`: {first})"
     return True, f"Docker {out.stdout.strip()} answers"
+
+
+def _docker_ok(*args: str) -> bool:
+    return subprocess.run(["docker", *args], capture_output=True).returncode == 0
 
 
 def minor_of(version: str) -> str:
@@ -110,19 +119,30 @@ def node_files(profile: Profile) -> dict[str, str]:
     }
 
 
-def kind_config(minor: str, workers: int, host_config_dir: Path) -> dict[str, Any]:
-    """The kind Cluster config: no default CNI, Calico's pod subnet, the API server's files mounted."""
+def kind_config(minor: str, workers: int, host_config_dir: Path, mirror: str | None = None) -> dict[str, Any]:
+    """The kind Cluster config: no default CNI, Calico's pod subnet, the API server's files mounted.
+
+    `mirror` (HOST[:PORT], reachable from inside the nodes) serves docker.io, registry.k8s.io and
+    quay.io. From 1.35 the kubelet refuses cgroup v1 hosts unless told otherwise.
+    """
     control_plane = {
         "role": "control-plane",
         "extraMounts": [{"hostPath": str(host_config_dir), "containerPath": NODE_CONFIG_DIR, "readOnly": True}],
         "kubeadmConfigPatches": [yaml.safe_dump(kubeadm_patch(minor), sort_keys=False)],
     }
-    return {
+    config: dict[str, Any] = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "networking": {"disableDefaultCNI": True, "podSubnet": POD_SUBNET},
         "nodes": [control_plane] + [{"role": "worker"} for _ in range(workers)],
     }
+    if tuple(int(p) for p in minor.split(".")) >= (1, 35):
+        config["kubeadmConfigPatches"] = [yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False})]
+    if mirror:
+        config["containerdConfigPatches"] = ["\n".join(
+            f'[plugins."io.containerd.grpc.v1.cri".registry.mirrors."{registry}"]\n  endpoint = ["http://{mirror}"]'
+            for registry in MIRRORED_REGISTRIES)]
+    return config
 
 
 def kind_binary(directory: Path) -> Path:
@@ -175,9 +195,13 @@ def create_cluster(kind: Path, name: str, image: str, kubeconfig: Path, config_f
     out = subprocess.run([str(kind), "create", "cluster", f"--name={name}", f"--kubeconfig={kubeconfig}",
                           f"--image={image}", f"--config={config_file}"], capture_output=True, text=True)
     if out.returncode != 0:
-        errors = [line.strip() for line in (out.stderr + out.stdout).splitlines() if "ERROR" in line or "rror response" in line]
-        raise K8sSecError(f"`kind create cluster` failed: {' / '.join(errors[-2:]) or 'exit %d' % out.returncode}; "
-                          f"check that Docker can pull {image}, or pass --k8s-sec-kind-image with a reachable one")
+        text = out.stderr + out.stdout
+        errors = [line.strip() for line in text.splitlines() if "ERROR" in line or "rror response" in line]
+        hint = (f"check that Docker can pull {image}, or pass --k8s-sec-kind-image with a reachable one"
+                if "pull" in text.lower() and "kubeadm init" not in text else
+                f"kind kept nothing to look at: rerun `{kind} create cluster --retain --config {config_file}` "
+                "and read `kind export logs`")
+        raise K8sSecError(f"`kind create cluster` failed: {' / '.join(errors[-2:]) or 'exit %d' % out.returncode}; {hint}")
 
 
 @contextlib.contextmanager
@@ -197,11 +221,13 @@ def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
 
     with contextlib.chdir(workdir):  # pytest-kind keeps its files under the working directory
         cluster = KindCluster(name, kubeconfig=workdir / "kubeconfig", image=image, kind_path=kind)
+    network_was_there = _docker_ok("network", "inspect", KIND_NETWORK)
     try:
         for file_name, text in node_files(profile).items():
             (config_dir / file_name).write_text(text)
         config_file = workdir / "kind.yaml"
-        config_file.write_text(yaml.safe_dump(kind_config(minor, settings.kind_workers, config_dir), sort_keys=False))
+        config_file.write_text(yaml.safe_dump(kind_config(minor, settings.kind_workers, config_dir, settings.registry_mirror),
+                                              sort_keys=False))
         create_cluster(kind, name, image, workdir / "kubeconfig", config_file)
         cluster.create(config_file)  # the cluster exists now: pytest-kind only connects to it
         from .calico import install_calico
@@ -224,4 +250,6 @@ def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
                 cluster.delete()
             except subprocess.CalledProcessError as exc:
                 log.warning("k8s-sec: `kind delete cluster --name=%s` failed (exit %d): delete it by hand", name, exc.returncode)
+            if not network_was_there:  # kind leaves its docker network behind; ours goes with the cluster
+                _docker_ok("network", "rm", KIND_NETWORK)
             shutil.rmtree(workdir, ignore_errors=True)

@@ -116,3 +116,17 @@ def test_auto_falls_back_to_local_without_docker(tmp_path, monkeypatch):
 def test_a_kubeconfig_wins_over_docker(tmp_path, monkeypatch):
     fake_docker(tmp_path, monkeypatch, "echo 29.1.0\n")
     assert choose_provider(Settings(kubeconfig=tmp_path / "k"))[0] == "existing"
+
+
+def test_cgroup_v1_hosts_are_allowed_from_1_35_where_the_kubelet_refuses_them(tmp_path):
+    (patch,) = kind.kind_config("1.37", workers=0, host_config_dir=tmp_path)["kubeadmConfigPatches"]
+    assert yaml.safe_load(patch) == {"kind": "KubeletConfiguration", "failCgroupV1": False}
+    assert "kubeadmConfigPatches" not in kind.kind_config("1.34", workers=0, host_config_dir=tmp_path)
+
+
+def test_registry_mirror_serves_the_three_registries_the_suite_pulls_from(tmp_path):
+    config = kind.kind_config("1.37", workers=1, host_config_dir=tmp_path, mirror="kind-registry:5000")
+    (patch,) = config["containerdConfigPatches"]
+    for registry in ("docker.io", "registry.k8s.io", "quay.io"):
+        assert f'[plugins."io.containerd.grpc.v1.cri".registry.mirrors."{registry}"]\n  endpoint = ["http://kind-registry:5000"]' in patch
+    assert "containerdConfigPatches" not in kind.kind_config("1.37", workers=1, host_config_dir=tmp_path)
