@@ -68,7 +68,7 @@ def server_pod(name: str, namespace: str, images: Images, ports: dict[str, int],
     container = manifest["spec"]["containers"][0]
     container["ports"] = [{"containerPort": number, "name": port_name} for port_name, number in ports.items()]
     if ports:
-        container["readinessProbe"] = {"tcpSocket": {"port": next(iter(ports.values()))}, "periodSeconds": 2}
+        container["readinessProbe"] = {"tcpSocket": {"port": next(iter(ports.values()))}, "periodSeconds": 1}
     return manifest
 
 

@@ -33,8 +33,9 @@ from .waits import WaitTimeout, wait_counting, wait_for
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 2     # seconds one wget may take; a dropping policy costs this much per cell
+CONTROL_TIMEOUT = 1   # the positive control asks more: a cell must answer within this, before a case
 STABLE_ROUNDS = 2     # consecutive observations that must agree with the expected table
-WORKERS = 8           # source pods probed at once
+WORKERS = 16          # source pods probed at once: more than the lab has, so a round costs one probe timeout
 EXEC_TIMEOUT = 30
 TOOLS = Tools()       # how probes call wget and timeout in the lab's pods
 
@@ -51,14 +52,14 @@ class Prober:
     seconds: float = 0.0
     last: dict[Key, Observation] = field(default_factory=dict)
 
-    def observe(self, expected: TruthTable) -> TruthTable:
+    def observe(self, expected: TruthTable, timeout: int = PROBE_TIMEOUT) -> TruthTable:
         """The observed outcome of every cell `expected` has; a failed exec makes its cells ERROR."""
         by_source: dict[str, list[ProbeTarget]] = {}
         for source, destination, port in expected.keys():
             by_source.setdefault(source, []).append(ProbeTarget(destination, port, self.addresses[destination]))
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            parts = list(pool.map(lambda item: self._probe_from(*item), by_source.items()))
+            parts = list(pool.map(lambda item: self._probe_from(*item, timeout=timeout), by_source.items()))
         self.seconds = time.monotonic() - started
         observed = expected.empty_like()
         self.last = {}
@@ -78,9 +79,10 @@ class Prober:
         return [f"{target.id} ({seen.detail})" for _, results in parts for target, seen in results.items()
                 if seen.outcome is not Outcome.ALLOWED]
 
-    def _probe_from(self, source: str, targets: list[ProbeTarget]) -> tuple[str, dict[ProbeTarget, Observation]]:
+    def _probe_from(self, source: str, targets: list[ProbeTarget],
+                    timeout: int = PROBE_TIMEOUT) -> tuple[str, dict[ProbeTarget, Observation]]:
         pod_ = next(p for p in self.model.pods if p.short == source)
-        script = probe_script(targets, PROBE_TIMEOUT, self.tools)
+        script = probe_script(targets, timeout, self.tools)
         try:
             code, output = exec_in(self.api, self.model.real_name(pod_.namespace), pod_.name, ["sh", "-c", script],
                                    timeout=EXEC_TIMEOUT)
@@ -208,7 +210,8 @@ class Lab:
         control = None
         if blocked.cells and control_first:
             self.enforce([])
-            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1)[0])
+            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1,
+                                                  probe_timeout=CONTROL_TIMEOUT)[0])
             if control.unanswered:
                 return Verdict(expected, expected.empty_like(), 0, 0.0, control=control)
         self.enforce(policies)
@@ -216,8 +219,8 @@ class Lab:
         streak = len(rounds) - (max((i for i, ok in enumerate(rounds) if not ok), default=-1) + 1)
         return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving())
 
-    def _poll(self, expected: TruthTable, timeout: float, what: str,
-              rounds_needed: int = STABLE_ROUNDS) -> tuple[TruthTable, list[bool]]:
+    def _poll(self, expected: TruthTable, timeout: float, what: str, rounds_needed: int = STABLE_ROUNDS,
+              probe_timeout: int = PROBE_TIMEOUT) -> tuple[TruthTable, list[bool]]:
         """Observe until `rounds_needed` observations in a row equal `expected`, or time out: the last one, and each round's match.
 
         Probe errors are not something a policy change converges to: three observations with
@@ -236,7 +239,7 @@ class Lab:
             return rounds[-rounds_needed:] == [True] * rounds_needed or with_errors[-3:] == [True] * 3
 
         try:
-            wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected),
+            wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected, probe_timeout),
                           timeout=timeout, ready=settled, interval=0.1)
         except WaitTimeout:
             pass

@@ -118,15 +118,15 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
 def render_markdown(data: dict[str, Any]) -> str:
     cluster = data["cluster"]
     certification = data["certification"]
+    short = [f"- {b}: {v['status']}: {v['why']}" for b, v in certification["behaviours"].items()
+             if v["status"] in ("fail", "not observed", "not applicable")]
     lines = [
         "# Kubernetes security certification report",
         "",
         f"**Verdict: {certification['verdict'].upper()}**"
         + (" (a partial certification, accepted with --k8s-sec-accept-partial)" if certification["partial_accepted"] else ""),
         "",
-        *[f"- {b}: {v['status']}: {v['why']}" for b, v in certification["behaviours"].items() if v["status"] in ("fail", "not observed")],
-        *[f"- {b}: not applicable: {v['why']}" for b, v in certification["behaviours"].items() if v["status"] == "not applicable"],
-        "",
+        *([*short, ""] if short else []),
         f"- Cluster: {cluster['provider']} {cluster['version']} (NetworkPolicy: {cluster['netpol_enforcer'] or 'unknown'})",
         f"- Profile: {data['profile']}",
         f"- Generated: {data['generated']}",

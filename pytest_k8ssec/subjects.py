@@ -159,6 +159,10 @@ def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[
     """Delete every object of one run, wait until it is gone; return what still remains."""
     selector = f"{RUN_LABEL}={run_id}"
     dyn = dynamic.DynamicClient(api)
+    core = client.CoreV1Api(api)
+    for ns in core.list_namespace(label_selector=selector).items:
+        # the run's pods go at once (no grace): the namespace controller then has nothing to wait for
+        _ignore_missing(lambda: core.delete_collection_namespaced_pod(ns.metadata.name, grace_period_seconds=0))
     for api_version, kind in [*CLUSTER_KINDS, ("v1", "Namespace")]:
         try:
             resource = dyn.resources.get(api_version=api_version, kind=kind)
@@ -170,7 +174,7 @@ def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[
         remove_added_labels(api, ns.metadata.name, run_id)
     try:
         wait_for(f"the objects of run {run_id} to be deleted", lambda: labelled(api, run_id), timeout=timeout,
-                 ready=lambda left: not left)
+                 interval=0.25, max_interval=0.5, ready=lambda left: not left)
     except AssertionError:
         pass
     return labelled(api, run_id)
