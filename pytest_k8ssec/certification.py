@@ -43,6 +43,7 @@ class Certification:
     verdict: str
     behaviours: tuple[BehaviourVerdict, ...] = field(default_factory=tuple)
     partial_accepted: bool = False
+    selected: bool = False  # --k8s-sec-behaviours narrowed the claim to these behaviours
 
     @property
     def not_observed(self) -> list[BehaviourVerdict]:
@@ -57,7 +58,9 @@ class Certification:
         counts = {s: sum(1 for b in self.behaviours if b.status == s) for s in (PASS, FAIL, NOT_OBSERVED, NOT_APPLICABLE)}
         tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         if self.verdict == CERTIFIED:
-            return [f"CERTIFIED: every required behaviour was observed ({tally})"]
+            scope = (" for the selected behaviours only: " + ", ".join(b.behaviour for b in self.behaviours)
+                     if self.selected else "")
+            return [f"CERTIFIED: every required behaviour was observed ({tally}){scope}"]
         short = self.failed + self.not_observed
         head = (f"PARTIAL (accepted with --k8s-sec-accept-partial): {len(self.not_observed)} required behaviours not observed"
                 if self.verdict == PARTIAL else
@@ -65,12 +68,12 @@ class Certification:
         return [head, *(f"  {b.behaviour} {b.status}: {b.why}" for b in short)]
 
     def document(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "partial_accepted": self.partial_accepted,
+        return {"verdict": self.verdict, "partial_accepted": self.partial_accepted, "selected_only": self.selected,
                 "behaviours": {b.behaviour: {"status": b.status, "why": b.why} for b in self.behaviours}}
 
 
 def certify(records: list[dict[str, Any]], required: list[str], declared_not_applicable: dict[str, str],
-            accept_partial: bool = False) -> Certification:
+            accept_partial: bool = False, selected: bool = False) -> Certification:
     """Judge each required behaviour from the case records (verdicts pass/fail/error/skip/n/a) of the run."""
     verdicts = []
     for behaviour in required:
@@ -84,7 +87,7 @@ def certify(records: list[dict[str, Any]], required: list[str], declared_not_app
         verdict = PARTIAL if accept_partial else NOT_CERTIFIED
     else:
         verdict = CERTIFIED
-    return Certification(verdict, tuple(verdicts), accept_partial and verdict == PARTIAL)
+    return Certification(verdict, tuple(verdicts), accept_partial and verdict == PARTIAL, selected)
 
 
 def _judge(behaviour: str, records: list[dict[str, Any]]) -> BehaviourVerdict:

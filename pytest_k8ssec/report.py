@@ -79,7 +79,7 @@ class ReportPlugin:
         """Judge the run; a run that is not certified exits non-zero even when no case failed."""
         required = sorted(self.session.selection or BEHAVIOURS, key=list(BEHAVIOURS).index)
         certification = certify(self.session.results, required, self.session.profile.not_applicable,
-                                self.session.settings.accept_partial)
+                                self.session.settings.accept_partial, selected=self.session.selection is not None)
         self.session.certification = certification
         if certification.verdict == NOT_CERTIFIED and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -124,7 +124,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         "# Kubernetes security certification report",
         "",
         f"**Verdict: {certification['verdict'].upper()}**"
-        + (" (a partial certification, accepted with --k8s-sec-accept-partial)" if certification["partial_accepted"] else ""),
+        + (" (a partial certification, accepted with --k8s-sec-accept-partial)" if certification["partial_accepted"] else "")
+        + (" (for the selected behaviours only: " + ", ".join(certification["behaviours"]) + ")"
+           if certification.get("selected_only") else ""),
         "",
         *([*short, ""] if short else []),
         f"- Cluster: {cluster['provider']} {cluster['version']} (NetworkPolicy: {cluster['netpol_enforcer'] or 'unknown'})",

@@ -49,3 +49,9 @@ def test_errors_fail_the_behaviour_and_name_the_case():
     result = certify([rec("PSP-3", "error", "test_controller")], ["PSP-3"], {})
     assert result.verdict == NOT_CERTIFIED
     assert result.failed[0].why == "failed: test_controller"
+
+
+def test_a_certificate_for_selected_behaviours_says_so():
+    result = certify([rec("RBAC-2", "pass")], ["RBAC-2"], {}, selected=True)
+    assert result.lines() == ["CERTIFIED: every required behaviour was observed (1 pass) for the selected behaviours only: RBAC-2"]
+    assert result.document()["selected_only"] is True
