@@ -32,8 +32,10 @@ from .subjects import Run
 from .waits import WaitTimeout, wait_counting, wait_for
 
 log = logging.getLogger(__name__)
-PROBE_TIMEOUT = 2     # seconds one wget may take; a dropping policy costs this much per cell
-CONTROL_TIMEOUT = 1   # the positive control asks more: a cell must answer within this, before a case
+# Seconds one wget may take (busybox's timeout counts whole seconds); a dropping policy costs this
+# much per round. The positive control holds every cell to the same bound with no policy in force,
+# so a cell seen blocked was one that answered in time just before.
+PROBE_TIMEOUT = 1
 STABLE_ROUNDS = 2     # consecutive observations that must agree with the expected table
 WORKERS = 16          # source pods probed at once: more than the lab has, so a round costs one probe timeout
 EXEC_TIMEOUT = 30
@@ -52,14 +54,14 @@ class Prober:
     seconds: float = 0.0
     last: dict[Key, Observation] = field(default_factory=dict)
 
-    def observe(self, expected: TruthTable, timeout: int = PROBE_TIMEOUT) -> TruthTable:
+    def observe(self, expected: TruthTable) -> TruthTable:
         """The observed outcome of every cell `expected` has; a failed exec makes its cells ERROR."""
         by_source: dict[str, list[ProbeTarget]] = {}
         for source, destination, port in expected.keys():
             by_source.setdefault(source, []).append(ProbeTarget(destination, port, self.addresses[destination]))
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            parts = list(pool.map(lambda item: self._probe_from(*item, timeout=timeout), by_source.items()))
+            parts = list(pool.map(lambda item: self._probe_from(*item), by_source.items()))
         self.seconds = time.monotonic() - started
         observed = expected.empty_like()
         self.last = {}
@@ -79,10 +81,9 @@ class Prober:
         return [f"{target.id} ({seen.detail})" for _, results in parts for target, seen in results.items()
                 if seen.outcome is not Outcome.ALLOWED]
 
-    def _probe_from(self, source: str, targets: list[ProbeTarget],
-                    timeout: int = PROBE_TIMEOUT) -> tuple[str, dict[ProbeTarget, Observation]]:
+    def _probe_from(self, source: str, targets: list[ProbeTarget]) -> tuple[str, dict[ProbeTarget, Observation]]:
         pod_ = next(p for p in self.model.pods if p.short == source)
-        script = probe_script(targets, timeout, self.tools)
+        script = probe_script(targets, PROBE_TIMEOUT, self.tools)
         try:
             code, output = exec_in(self.api, self.model.real_name(pod_.namespace), pod_.name, ["sh", "-c", script],
                                    timeout=EXEC_TIMEOUT)
@@ -210,8 +211,7 @@ class Lab:
         control = None
         if blocked.cells and control_first:
             self.enforce([])
-            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1,
-                                                  probe_timeout=CONTROL_TIMEOUT)[0])
+            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1)[0])
             if control.unanswered:
                 return Verdict(expected, expected.empty_like(), 0, 0.0, control=control)
         self.enforce(policies)
@@ -219,8 +219,8 @@ class Lab:
         streak = len(rounds) - (max((i for i, ok in enumerate(rounds) if not ok), default=-1) + 1)
         return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving())
 
-    def _poll(self, expected: TruthTable, timeout: float, what: str, rounds_needed: int = STABLE_ROUNDS,
-              probe_timeout: int = PROBE_TIMEOUT) -> tuple[TruthTable, list[bool]]:
+    def _poll(self, expected: TruthTable, timeout: float, what: str,
+              rounds_needed: int = STABLE_ROUNDS) -> tuple[TruthTable, list[bool]]:
         """Observe until `rounds_needed` observations in a row equal `expected`, or time out: the last one, and each round's match.
 
         Probe errors are not something a policy change converges to: three observations with
@@ -239,7 +239,7 @@ class Lab:
             return rounds[-rounds_needed:] == [True] * rounds_needed or with_errors[-3:] == [True] * 3
 
         try:
-            wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected, probe_timeout),
+            wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected),
                           timeout=timeout, ready=settled, interval=0.1)
         except WaitTimeout:
             pass
