@@ -166,14 +166,14 @@ def unlabelled(k8s_run, lab) -> str:
 
 
 @behaviour("PRIV-1")
-def test_privileged_pod_rejected_where_nobody_labelled_the_namespace(unlabelled, lab, k8s_admin, k8s_profile, k8s_cluster,
+def test_privileged_pod_rejected_where_nobody_labelled_the_namespace(unlabelled, k8s_admin, k8s_profile, k8s_cluster,
                                                                      k8s_evidence):
     """What a tenant really gets: the seeds' escape pod, created as the user in a namespace nobody labelled."""
     required = k8s_profile.default_level
     if required is None:
         not_applicable("the profile makes no claim on namespaces nobody labelled (admission.default_level)")
-    who = f"the user {k8s_profile.user_name} (impersonated, group {lab.group})"
-    as_tenant = impersonating(k8s_admin, k8s_profile.user_name, lab.group)
+    who = f"the user {k8s_profile.user_name} (impersonated, groups {', '.join(k8s_profile.user_groups)})"
+    as_tenant = impersonating(k8s_admin, k8s_profile.user_name, k8s_profile.user_groups)
     k8s_evidence["mechanism"] = "server-side dry-run, impersonating the tenant, in an unlabelled namespace"
     found = adm.enforced_level(client.CoreV1Api(as_tenant), unlabelled, k8s_cluster.images)
     k8s_evidence["observed"] = f"{found.level} in {unlabelled}"

@@ -68,8 +68,7 @@ def test_user_can_i_matches_profile(method, request, lab, k8s_admin, k8s_profile
         api = request.getfixturevalue("k8s_user").api()
         ask = lambda q: self_can_i(api, q)  # noqa: E731
     elif method == "impersonation":
-        group = k8s_profile.developer_group
-        ask = lambda q: impersonated_can_i(k8s_admin, q, user_name, group)  # noqa: E731
+        ask = lambda q: impersonated_can_i(k8s_admin, q, user_name, groups)  # noqa: E731
     else:
         ask = lambda q: subject_can_i(k8s_admin, q, user_name, groups)  # noqa: E731
     k8s_evidence["mechanism"] = {"certificate-user": "SelfSubjectAccessReview as the certificate user",
@@ -147,14 +146,14 @@ def test_subject_access_review_for_any_user_follows_bindings(k8s_run, k8s_admin,
     policy = k8s_run.name("restricted")
     q = Question("use", "policy", "podsecuritypolicies", name=policy)
     k8s_evidence["mechanism"] = "SubjectAccessReview and impersonation"
-    before = (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, group))
+    before = (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, [group]))
     assert before == (False, False), f"before any binding: SAR/impersonation said {before}, expected no/no"
     role = k8s_run.name("use-restricted")
     k8s_run.create(rbac.role(role, [rbac.use_rule(policy)]))
     k8s_run.create(rbac.binding(role, "ClusterRole", role, [rbac.user(user)]))
     after, attempts = wait_counting(
         "the ClusterRoleBinding to take effect",
-        lambda: (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, group)),
+        lambda: (subject_can_i(k8s_admin, q, user, [group]), impersonated_can_i(k8s_admin, q, user, [group])),
         timeout=30, ready=lambda a: a == (True, True))
     other = Question("use", "policy", "podsecuritypolicies", name=k8s_run.name("privileged"))
     assert not subject_can_i(k8s_admin, other, user, [group]), "the binding also granted `use` on a policy it does not name"
@@ -170,7 +169,7 @@ def test_three_ways_of_asking_agree_for_the_certificate_user(lab, k8s_user, k8s_
     for case in k8s_profile.access_before:
         q = discovery.for_case(case, lab.namespaces)
         answers = (self_can_i(api, q), subject_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups),
-                   impersonated_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.developer_group))
+                   impersonated_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups))
         if len(set(answers)) > 1:
             disagreements.append(f"{case.label}: user={answers[0]} sar={answers[1]} impersonation={answers[2]}")
     assert not disagreements, "the ways of asking disagree:\n" + "\n".join(disagreements)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -97,21 +99,35 @@ def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[
     return bool(client.AuthorizationV1Api(admin).create_subject_access_review(review).status.allowed)
 
 
-def impersonating(admin: client.ApiClient, user: str, group: str | None = None) -> client.ApiClient:
-    """A client acting as `--as user [--as-group group]`.
+class _ImpersonatedGroups:
+    """The client's connection pool, adding one Impersonate-Group header line per group to every request.
 
-    The Python client sends each header once, so at most one group can be impersonated.
+    The API server reads each group from its own header line; the client's default headers
+    hold one value per name, so the lines are added here.
     """
+
+    def __init__(self, pool: Any, groups: Sequence[str]) -> None:
+        self.pool, self.groups = pool, list(groups)
+
+    def request(self, method: str, url: str, headers: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
+        lines = urllib3.HTTPHeaderDict(headers or {})
+        for group in self.groups:
+            lines.add("Impersonate-Group", group)
+        return self.pool.request(method, url, headers=lines, **kwargs)
+
+
+def impersonating(admin: client.ApiClient, user: str, groups: Sequence[str] = ()) -> client.ApiClient:
+    """A client acting as `--as user --as-group g1 --as-group g2 ...`."""
     imp = client.ApiClient(admin.configuration)
     imp.set_default_header("Impersonate-User", user)
-    if group:
-        imp.set_default_header("Impersonate-Group", group)
+    if groups:
+        imp.rest_client.pool_manager = _ImpersonatedGroups(imp.rest_client.pool_manager, groups)
     return imp
 
 
-def impersonated_can_i(admin: client.ApiClient, q: Question, user: str, group: str | None = None) -> bool:
-    """The answer with `--as user [--as-group group]`: impersonation, then SelfSubjectAccessReview."""
-    return self_can_i(impersonating(admin, user, group), q)
+def impersonated_can_i(admin: client.ApiClient, q: Question, user: str, groups: Sequence[str] = ()) -> bool:
+    """The answer with `--as user --as-group ...`: impersonation, then SelfSubjectAccessReview."""
+    return self_can_i(impersonating(admin, user, groups), q)
 
 
 def confinement(admin: client.ApiClient, questions: list[Question], namespaces: list[str], user: str,

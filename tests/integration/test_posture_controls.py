@@ -49,7 +49,7 @@ def test_privileged_by_default_fails_the_default_level_claim(suite, local_cluste
     assert failed(result) == {"test_privileged_pod_rejected_where_nobody_labelled_the_namespace",
                               "test_named_namespaces_are_hardened"}
     result.stdout.fnmatch_lines([
-        "*in namespace k8ssec-*-unlabelled the user alice (impersonated, group developers) was admitted the privileged "
+        "*in namespace k8ssec-*-unlabelled the user alice (impersonated, groups mirantis, developers) was admitted the privileged "
         "probe pod 'k8ssec-level-privileged': it enforces privileged, the profile requires at least baseline*",
         "*in namespace default the admin was admitted the privileged probe pod*"])
     assert result.ret == 1 and "k8s-sec: NOT CERTIFIED: PRIV-1" in result.stdout.str()
@@ -84,6 +84,17 @@ def test_grant_to_developers_in_a_namespace_the_run_did_not_make_fails_rbac2(sui
     assert failed(result) == {"test_user_rights_end_at_the_tenant_namespace"}
     result.stdout.fnmatch_lines(["*the developers have rights outside the tenant namespace*",
                                  "*create pods in default*no*yes*<-- MISMATCH*"])
+
+
+def test_grant_to_the_users_other_group_is_seen_by_impersonation_too(suite, run):
+    """The user is in mirantis and developers; impersonation asks with both groups, as the certificate does."""
+    name = run.name("mirantis-list-nodes")  # removed with the test's run
+    run.create(rbac.role(name, [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]))
+    run.create(rbac.binding(name, "ClusterRole", name, [rbac.group("mirantis")]))
+    result = suite("--k8s-sec-behaviours=RBAC-2", "-v")
+    assert {f"test_user_can_i_matches_profile[{m}]" for m in ("certificate-user", "impersonation",
+                                                              "subjectaccessreview")} <= failed(result)
+    result.stdout.fnmatch_lines(["*list nodes in cluster*no*yes*<-- MISMATCH*"])
 
 
 def test_escalation_verb_granted_fails_rbac2(suite):
