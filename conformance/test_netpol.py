@@ -70,7 +70,13 @@ def enforcing(netlab: NetLab, k8s_profile) -> NetLab:
 
 @behaviour("NETPOL-1")
 def test_no_policy_every_client_reaches_nginx(netlab, k8s_evidence):
+    """Every pod and the Service by IP, then nginx by its Service name as the seed's `wget nginx` does."""
     netlab.check([], k8s_evidence)
+    verdict = netlab.lab.check_service_names(netlab.timeout)
+    names = sorted({netlab.lab.prober.addresses[destination] for _, destination, _ in verdict.expected.keys()})
+    k8s_evidence.update(service_names=", ".join(names), service_name_cells=len(verdict.expected.cells),
+                        service_name_attempts=verdict.attempts)
+    netlab.lab.judge(verdict)
 
 
 @behaviour("NETPOL-2")

@@ -49,8 +49,11 @@ def _check_kubeconfig(kubeconfig: str, context: str | None) -> None:
                           "pass one of those to --context")
 
 
-def api_client(kubeconfig: str, context: str | None = None) -> client.ApiClient:
-    """An ApiClient for a kubeconfig; a malformed one is a one-line error."""
+def api_client(kubeconfig: str, context: str | None = None, retry: bool = True) -> client.ApiClient:
+    """An ApiClient for a kubeconfig; a malformed one is a one-line error.
+
+    `retry=False` for callers that poll a server which is still starting: their wait retries.
+    """
     _check_kubeconfig(kubeconfig, context)
     try:
         cfg = client.Configuration()
@@ -59,7 +62,7 @@ def api_client(kubeconfig: str, context: str | None = None) -> client.ApiClient:
         raise K8sSecError(f"cannot use kubeconfig {kubeconfig}: {exc}; pass a valid --kubeconfig or --context") from None
     except Exception as exc:  # a YAML or key-format error inside the kubeconfig
         raise K8sSecError(f"cannot read kubeconfig {kubeconfig}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    cfg.retries = urllib3.util.Retry(total=2, connect=2, read=0, backoff_factor=0.2)
+    cfg.retries = urllib3.util.Retry(total=2, connect=2, read=0, backoff_factor=0.2) if retry else False
     return client.ApiClient(cfg)
 
 

@@ -215,7 +215,27 @@ class Lab:
             if control.unanswered:
                 return Verdict(expected, expected.empty_like(), 0, 0.0, control=control)
         self.enforce(policies)
-        observed, rounds = self._poll(expected, timeout, f"the expected table ({len(policies)} policies)")
+        return self._verdict(expected, timeout, f"the expected table ({len(policies)} policies)", control)
+
+    def check_service_names(self, timeout: float = 30) -> Verdict:
+        """With no policy in force, every client reaches each Service by its DNS name `<service>.<namespace>`.
+
+        That is how the seed's clients reach nginx; it needs the cluster's DNS as well as its
+        Service routing. Pod columns are left out: the IP check covers them.
+        """
+        self.enforce([])
+        names = {Target(svc.namespace, svc.name, TargetKind.SERVICE).short: f"{svc.name}.{self.model.real_name(svc.namespace)}"
+                 for svc in self.model.services}
+        every = expected_table(self.model, [])
+        expected = every.empty_like()
+        for key in every.keys():
+            if key[1] in names:
+                expected.set(*key, every.cells[key])
+        self.prober.addresses = {**self._addresses(), **names}
+        return self._verdict(expected, timeout, "every client reaching the Services by DNS name")
+
+    def _verdict(self, expected: TruthTable, timeout: float, what: str, control: Control | None = None) -> Verdict:
+        observed, rounds = self._poll(expected, timeout, what)
         streak = len(rounds) - (max((i for i, ok in enumerate(rounds) if not ok), default=-1) + 1)
         return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving())
 

@@ -2,7 +2,7 @@
 
 Each component is built from its own small Go module so versions never mix: Kubernetes from a
 go.mod generated from the release's own go.mod (every staging module replaced by its published
-v0.Y.Z), etcd and kube-router from the modules under gomod/. A binary is rebuilt only when missing.
+v0.Y.Z), etcd, kube-router and CoreDNS from the modules under gomod/. A binary is rebuilt only when missing.
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ class Builder:
             **{cmd: self.kubernetes(k8s_version) / cmd for cmd in KUBERNETES_COMMANDS},
             "etcd": self.module_binary("etcd", "go.etcd.io/etcd/server/v3"),
             "kube-router": self.module_binary("kube-router", "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"),
+            "coredns": self.module_binary("coredns", "github.com/coredns/coredns"),
         }
         for name, path in sources.items():
             link = out / name

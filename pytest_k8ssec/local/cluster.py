@@ -6,7 +6,6 @@ and `down` work from another process, and a crashed cluster can still be removed
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -15,18 +14,21 @@ import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import urllib3
 import yaml
 from cryptography.hazmat.primitives import serialization
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
-from .. import apiserver_config
+from .. import apiserver_config, rbac
 from ..cluster.handle import ClusterHandle, Images
 from ..errors import K8sSecError
+from ..kube import api_client
 from ..pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, write_private
 from ..profile import Profile
 from ..settings import cache_dir
@@ -58,12 +60,23 @@ IDENTITIES = {
     "kube-scheduler": ("system:kube-scheduler", []),
     "kube-proxy": ("system:kube-proxy", []),
     "kube-router": ("system:kube-router", []),
+    "coredns": ("system:k8ssec-coredns", []),
 }
-START_ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "kube-router"]
-NETPOL_ENFORCER = "kube-router"  # optional: stopping it on purpose leaves a cluster that enforces no policy
+# Rights of the components that have no bootstrap role of their own: (resources by API group, extra rules).
+WATCHES = {
+    "kube-router": {"": ["namespaces", "pods", "services", "nodes", "endpoints"], "networking.k8s.io": ["networkpolicies"],
+                    "discovery.k8s.io": ["endpointslices"]},
+    "coredns": {"": ["namespaces", "services"], "discovery.k8s.io": ["endpointslices"]},
+}
+START_ORDER = ["etcd", "kube-apiserver", "coredns", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet",
+               "kube-proxy", "kube-router"]
+NETPOL_ENFORCER = "kube-router"
+CLUSTER_DNS = "coredns"
+# Negative controls stop these on purpose; the cluster is still up (enforcing no policy, resolving no name).
+OPTIONAL = {NETPOL_ENFORCER, CLUSTER_DNS}
 # Components that watch the API server. After it restarts their informers back off for up to a
 # minute (measured: a namespace waited 62 s for its default service account), so they restart with it.
-API_CLIENTS = ["kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", NETPOL_ENFORCER]
+API_CLIENTS = [CLUSTER_DNS, "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", NETPOL_ENFORCER]
 
 
 def missing_host_tools() -> list[str]:
@@ -130,7 +143,7 @@ class LocalCluster:
 
     def is_up(self) -> bool:
         alive = self.running()
-        required = set(START_ORDER) - {NETPOL_ENFORCER}
+        required = set(START_ORDER) - OPTIONAL
         return all(alive.values()) and required <= set(alive) and self._api_ready()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -257,6 +270,7 @@ class LocalCluster:
             "kubelet": components.kubelet(b, lay, minor),
             "kube-proxy": components.kube_proxy(b, lay),
             "kube-router": components.kube_router(b, lay),
+            "coredns": components.coredns(b, lay),
         }
         for name in START_ORDER:
             comp = plan[name]
@@ -341,6 +355,7 @@ class LocalCluster:
             "containerd": lambda: self.layout.containerd_socket.exists(),
             "kubelet": lambda: _http_ok(f"http://127.0.0.1:{PORTS['kubelet-healthz']}/healthz"),
             "kube-router": lambda: _http_ok(f"http://127.0.0.1:{PORTS['kube-router-health']}/healthz"),
+            "coredns": lambda: _http_ok(f"http://127.0.0.1:{PORTS['coredns-ready']}/ready"),  # its Service cache synced
         }
         check = checks.get(name)
         if not check:
@@ -355,53 +370,39 @@ class LocalCluster:
         self.timings[f"start {name}"] = time.monotonic() - started
 
     def _api_ready(self) -> bool:
-        return _http_ok(f"{self.layout.api_server}/readyz", self._admin_ssl())
+        if not self.layout.admin_kubeconfig.exists():
+            return False
+        try:
+            return self._admin().rest_client.request("GET", f"{self.layout.api_server}/readyz", _request_timeout=2).status == 200
+        except (ApiException, urllib3.exceptions.HTTPError):
+            return False
 
-    def _admin_ssl(self) -> ssl.SSLContext | None:
-        pki = self.layout.pki
-        if not (pki / "ca.crt").exists() or not self.layout.admin_kubeconfig.exists():
-            return None
-        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        cfg = yaml.safe_load(self.layout.admin_kubeconfig.read_text())["users"][0]["user"]
-        with tempfile.TemporaryDirectory() as tmp:
-            cert, key = Path(tmp, "c"), Path(tmp, "k")
-            cert.write_bytes(base64.b64decode(cfg["client-certificate-data"]))
-            write_private(key, base64.b64decode(cfg["client-key-data"]))
-            ctx.load_cert_chain(cert, key)
-        return ctx
-
-    def kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["kubectl", f"--kubeconfig={self.layout.admin_kubeconfig}", *args],
-                              input=input, capture_output=True, text=True)
+    def _admin(self) -> client.ApiClient:
+        """The cluster's admin, for a server that may still be starting (the waits retry, not the client)."""
+        return api_client(str(self.layout.admin_kubeconfig), retry=False)
 
     def _bootstrap_rbac(self) -> None:
-        """Rights for kube-router, the one component with no bootstrap role of its own."""
-        manifest = {
-            "apiVersion": "v1", "kind": "List", "items": [
-                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                 "metadata": {"name": "k8ssec:kube-router"},
-                 "rules": [
-                     {"apiGroups": [""], "resources": ["namespaces", "pods", "services", "nodes", "endpoints"], "verbs": ["get", "list", "watch"]},
-                     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
-                     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
-                     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-                 ]},
-                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                 "metadata": {"name": "k8ssec:kube-router"},
-                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "k8ssec:kube-router"},
-                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:kube-router"}]},
-            ]}
-        proc = wait_for("the API server to accept the kube-router RBAC objects",
-                        lambda: self.kubectl("apply", "-f", "-", input=json.dumps(manifest)),
-                        timeout=30, ready=lambda p: p.returncode == 0)
-        log.debug("rbac: %s", proc.stdout)
+        """Read rights for the components that have no bootstrap role of their own (kube-router, CoreDNS)."""
+        api = client.RbacAuthorizationV1Api(self._admin())
+        for component, watches in WATCHES.items():
+            name, user = f"k8ssec:{component}", IDENTITIES[component][0]
+            rules = [{"apiGroups": [group], "resources": resources, "verbs": ["get", "list", "watch"]}
+                     for group, resources in watches.items()]
+            rules.append({"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]})
+            objects = [(api.create_cluster_role, rbac.role(name, rules)),
+                       (api.create_cluster_role_binding, rbac.binding(name, "ClusterRole", name, [rbac.user(user)]))]
+            for create, manifest in objects:
+                wait_for(f"the API server to accept {manifest['kind']} {name}", lambda: _create(create, manifest),
+                         timeout=30, retry_on=(ApiException, urllib3.exceptions.HTTPError))
 
     def _node_ready(self, state: dict) -> str | None:
         """The node's Ready condition ("True", "False", "Unknown", "" before it has one), or None while it is not registered."""
         self._check_alive(state)
-        proc = self.kubectl("get", "node", self.layout.node_name, "-o",
-                            "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
-        return proc.stdout.strip() if proc.returncode == 0 else None
+        try:
+            node = client.CoreV1Api(self._admin()).read_node(self.layout.node_name)
+        except ApiException:
+            return None
+        return next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "")
 
     def _wait_node_registered(self, state: dict) -> None:
         """kube-router exits at once if its Node object does not exist yet; the kubelet's healthz answers earlier."""
@@ -414,8 +415,9 @@ class LocalCluster:
         started = time.monotonic()
         wait_for(f"node {self.layout.node_name} to be Ready", lambda: self._node_ready(state), timeout=120,
                  ready=lambda status: status == "True")
+        core = client.CoreV1Api(self._admin())
         wait_for("the default service account in namespace default",
-                 lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default").returncode == 0, timeout=60)
+                 lambda: core.read_namespaced_service_account("default", "default"), timeout=60, retry_on=(ApiException,))
         self.timings["node ready"] = time.monotonic() - started
 
     def log_tail(self, name: str, lines: int = 20) -> str:
@@ -467,6 +469,16 @@ def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
             return resp.status == 200
     except (OSError, ValueError):
         return False
+
+
+def _create(create, manifest: dict) -> bool:
+    """Create an object; one that exists already (a restart) is fine."""
+    try:
+        create(manifest)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    return True
 
 
 def default_run_dir() -> Path:

@@ -15,12 +15,11 @@ from .layout import (BRIDGE, CGROUP_ROOT, NODE_IP, NODE_POD_CIDR, POD_CIDR, POD_
 
 @dataclass
 class Component:
-    """One host process of the cluster: how to start it, what files it needs, how to tell it is up."""
+    """One host process of the cluster: how to start it and what files it needs."""
 
     name: str
     argv: list[str]
     files: dict[Path, str] = field(default_factory=dict)
-    health_port: int | None = None
 
 
 def _flags(values: dict[str, object]) -> list[str]:
@@ -40,7 +39,7 @@ def etcd(b: Binaries, lay: Layout) -> Component:
         "initial-cluster": f"k8ssec={peer}",
         "unsafe-no-fsync": "true",   # a throwaway test cluster: speed over durability
         "log-level": "warn",
-    })], health_port=PORTS["etcd"])
+    })])
 
 
 def kube_apiserver(b: Binaries, lay: Layout, hardening: dict[str, str]) -> Component:
@@ -63,7 +62,7 @@ def kube_apiserver(b: Binaries, lay: Layout, hardening: dict[str, str]) -> Compo
         "allow-privileged": "true",
         "profiling": "false",
         **hardening,
-    })], health_port=PORTS["kube-apiserver"])
+    })])
 
 
 def _control_loop_flags(name: str, lay: Layout) -> dict:
@@ -91,12 +90,11 @@ def kube_controller_manager(b: Binaries, lay: Layout) -> Component:
         "cluster-cidr": POD_CIDR,
         "node-cidr-mask-size": 24,
         "service-cluster-ip-range": SERVICE_CIDR,
-    })], health_port=PORTS["kube-controller-manager"])
+    })])
 
 
 def kube_scheduler(b: Binaries, lay: Layout) -> Component:
-    return Component("kube-scheduler", [str(b["kube-scheduler"]), *_flags(_control_loop_flags("kube-scheduler", lay))],
-                     health_port=PORTS["kube-scheduler"])
+    return Component("kube-scheduler", [str(b["kube-scheduler"]), *_flags(_control_loop_flags("kube-scheduler", lay))])
 
 
 def containerd(lay: Layout, sandbox_image: str) -> Component:
@@ -185,6 +183,7 @@ def kubelet(b: Binaries, lay: Layout, minor: int) -> Component:
         "imageGCLowThresholdPercent": 99,
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
         "clusterDomain": "cluster.local",
+        "clusterDNS": [NODE_IP],              # CoreDNS, a host process like the others
         "staticPodPath": str(lay.static_pods),
         "serializeImagePulls": False,
         "resolvConf": "/etc/resolv.conf",
@@ -202,7 +201,7 @@ def kubelet(b: Binaries, lay: Layout, minor: int) -> Component:
         "root-dir": lay.kubelet_dir,
         "hostname-override": lay.node_name,
         "node-ip": NODE_IP,
-    })], files={path: yaml.safe_dump(config)}, health_port=PORTS["kubelet-healthz"])
+    })], files={path: yaml.safe_dump(config)})
 
 
 def kube_proxy(b: Binaries, lay: Layout) -> Component:
@@ -219,8 +218,7 @@ def kube_proxy(b: Binaries, lay: Layout) -> Component:
         "conntrack": {"maxPerCore": 0},   # leave the host's conntrack sysctls alone
     }
     path = lay.config / "kube-proxy.yaml"
-    return Component("kube-proxy", [str(b["kube-proxy"]), f"--config={path}"], files={path: yaml.safe_dump(config)},
-                     health_port=PORTS["kube-proxy-healthz"])
+    return Component("kube-proxy", [str(b["kube-proxy"]), f"--config={path}"], files={path: yaml.safe_dump(config)})
 
 
 def kube_router(b: Binaries, lay: Layout) -> Component:
@@ -234,7 +232,23 @@ def kube_router(b: Binaries, lay: Layout) -> Component:
         "service-cluster-ip-range": SERVICE_CIDR,
         "health-port": PORTS["kube-router-health"],
         "iptables-sync-period": "30s",
-    })], health_port=PORTS["kube-router-health"])
+    })])
+
+
+def coredns(b: Binaries, lay: Layout) -> Component:
+    """Cluster DNS on the node's address, as the kubelet tells pods: Service names resolve as on any cluster."""
+    corefile = lay.config / "Corefile"
+    text = f""".:53 {{
+    bind {NODE_IP}
+    errors
+    ready 127.0.0.1:{PORTS["coredns-ready"]}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {lay.kubeconfig("coredns")}
+    }}
+    forward . /etc/resolv.conf
+}}
+"""
+    return Component("coredns", [str(b["coredns"]), "-conf", str(corefile)], files={corefile: text})
 
 
 def node_agent_static_pod(image: str) -> dict:

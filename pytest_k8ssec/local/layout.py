@@ -26,6 +26,7 @@ PORTS = {
     "kube-proxy-metrics": 10249,
     "kube-proxy-healthz": 10256,
     "kube-router-health": 20244,
+    "coredns-ready": 20253,
 }
 
 
