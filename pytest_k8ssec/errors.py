@@ -9,8 +9,10 @@ class ProfileError(K8sSecError):
     """The profile file is malformed: names the file, the key and what was expected."""
 
     def __init__(self, path: object, key: str, expected: str, got: object = None) -> None:
-        detail = f" (got {got!r})" if got is not None else ""
-        super().__init__(f"profile {path}: key '{key}' must be {expected}{detail}")
+        if got is None:
+            super().__init__(f"profile {path}: key '{key}' is missing or empty; it must be {expected}")
+        else:
+            super().__init__(f"profile {path}: key '{key}' must be {expected} (got {got!r})")
 
 
 class ClusterUnavailable(K8sSecError):

@@ -56,7 +56,6 @@ class Profile:
     tenant_level: str = "restricted"
     default_level: str | None = None              # the least strict level a namespace nobody labelled may enforce
     hardened_namespaces: dict[str, str] = field(default_factory=dict)  # existing namespace -> least strict level
-    service_account_gating: bool = True
     audit_log_path: str | None = None
     audit_log_command: str | None = None
     audit_policy: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +74,7 @@ def load_profile(path: str | Path | None = None) -> Profile:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ProfileError(path, "(file)", "a readable YAML file", exc.strerror) from None
+        raise ProfileError(path, "(file)", "a readable YAML file", exc.strerror or str(exc)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -99,7 +98,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
     adm = v.mapping(root.get("admission", {}), "admission")
     audit = v.mapping(root.get("audit", {}), "audit")
     checks = v.mapping(root.get("checks", {}), "checks")
-    v.only(adm, "admission", {"enforced", "tenant_level", "default_level", "hardened_namespaces", "service_account_gating"})
+    v.only(adm, "admission", {"enforced", "tenant_level", "default_level", "hardened_namespaces"})
     level = v.level(adm.get("tenant_level", "restricted"), "admission.tenant_level")
     return Profile(
         path=str(path),
@@ -119,7 +118,6 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         default_level=None if adm.get("default_level") is None else v.level(adm["default_level"], "admission.default_level"),
         hardened_namespaces={ns: v.level(lvl, f"admission.hardened_namespaces.{ns}")
                              for ns, lvl in v.mapping(adm.get("hardened_namespaces", {}), "admission.hardened_namespaces").items()},
-        service_account_gating=v.boolean(adm.get("service_account_gating", True), "admission.service_account_gating"),
         audit_log_path=v.optional_string(audit.get("log_path"), "audit.log_path"),
         audit_log_command=v.optional_string(audit.get("log_command"), "audit.log_command"),
         audit_policy=v.audit_policy(audit.get("policy"), "audit.policy"),

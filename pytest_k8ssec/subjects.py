@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 RUN_LABEL = "k8ssec.io/run"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pytest-k8ssec"}
 CREATED_ANNOTATION = "k8ssec.io/created"
-ADDED_LABELS_ANNOTATION = "k8ssec.io/added-labels"
 LEASE_NAME = "k8ssec-run"
 HEARTBEAT_SECONDS = 5
 STALE_AFTER = datetime.timedelta(seconds=30)
@@ -149,9 +148,6 @@ def labelled(api: client.ApiClient, run_id: str | None = None) -> list[str]:
         except (ApiException, dynamic.exceptions.ResourceNotFoundError):
             continue
         found += [f"{kind}/{item.metadata.name}" for item in items]
-    for ns in _namespaces_with_added_labels(api):
-        if run_id is None or run_id in ns.metadata.annotations.get(ADDED_LABELS_ANNOTATION, ""):
-            found.append(f"labels on Namespace/{ns.metadata.name}")
     return found
 
 
@@ -170,8 +166,6 @@ def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[
                 _ignore_missing(lambda: resource.delete(name=item.metadata.name, body={"propagationPolicy": "Background"}))
         except (ApiException, dynamic.exceptions.ResourceNotFoundError) as exc:
             log.debug("cannot list %s: %s", kind, exc)
-    for ns in _namespaces_with_added_labels(api):
-        remove_added_labels(api, ns.metadata.name, run_id)
     try:
         wait_for(f"the objects of run {run_id} to be deleted", lambda: labelled(api, run_id), timeout=timeout,
                  interval=0.25, max_interval=0.5, ready=lambda left: not left)
@@ -207,8 +201,6 @@ def _run_ids(api: client.ApiClient, own_id: str) -> list[str]:
                 ids.add(item.metadata.labels[RUN_LABEL])
         except (ApiException, dynamic.exceptions.ResourceNotFoundError):
             continue
-    for ns in _namespaces_with_added_labels(api):
-        ids.update(ns.metadata.annotations[ADDED_LABELS_ANNOTATION].split("=")[0:1])
     ids.discard(own_id)
     return sorted(ids)
 
@@ -224,29 +216,6 @@ def _alive(api: client.ApiClient, run_id: str) -> bool:
         return _young_namespace(api, control_ns)  # a run that is starting has its namespace, not yet its Lease
     renewed = lease.spec.renew_time
     return bool(renewed) and _now() - renewed < STALE_AFTER
-
-
-# -- labels a run adds to namespaces it did not create -------------------------------------
-def _namespaces_with_added_labels(api: client.ApiClient) -> list[Any]:
-    return [ns for ns in client.CoreV1Api(api).list_namespace().items
-            if (ns.metadata.annotations or {}).get(ADDED_LABELS_ANNOTATION)]
-
-
-def add_labels(api: client.ApiClient, namespace: str, run_id: str, labels: dict[str, str]) -> None:
-    """Label a namespace the run did not create, recording the keys so they can be removed."""
-    record = f"{run_id}=" + ",".join(sorted(labels))
-    client.CoreV1Api(api).patch_namespace(namespace, {"metadata": {"labels": labels, "annotations": {ADDED_LABELS_ANNOTATION: record}}})
-
-
-def remove_added_labels(api: client.ApiClient, namespace: str, run_id: str) -> None:
-    core = client.CoreV1Api(api)
-    ns = core.read_namespace(namespace)
-    record = (ns.metadata.annotations or {}).get(ADDED_LABELS_ANNOTATION, "")
-    owner, _, keys = record.partition("=")
-    if owner != run_id:
-        return
-    patch = {"metadata": {"labels": {k: None for k in keys.split(",") if k}, "annotations": {ADDED_LABELS_ANNOTATION: None}}}
-    core.patch_namespace(namespace, patch)
 
 
 def _young_namespace(api: client.ApiClient, name: str) -> bool:

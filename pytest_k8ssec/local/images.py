@@ -52,7 +52,6 @@ IMAGES: dict[str, ImageSpec] = {
     "busybox-nonroot": ImageSpec("k8ssec.local/busybox-nonroot:1", user="1000:3000", cmd=tuple(SLEEP)),
     "httpd": ImageSpec("k8ssec.local/httpd:1", user="65534:65534", cmd=tuple(HTTPD), ports=(8080, 8081), www=True),
 }
-ROOT_USER_IMAGE = "busybox"  # its default user is root: the runAsNonRoot behaviour needs exactly that
 
 
 def missing_host_binaries() -> list[str]:

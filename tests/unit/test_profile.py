@@ -62,3 +62,12 @@ def test_images_override_what_pods_run_and_are_checked():
     data["images"] = {"nginx": "nginx"}
     with pytest.raises(ProfileError, match=r"images\.nginx"):
         parse_profile(data)
+
+
+def test_a_missing_key_is_named_missing_not_a_wrong_type(tmp_path):
+    data = yaml.safe_load(default_profile_path().read_text())
+    del data["developer_role"]["group"]
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError, match=r"key 'developer_role.group' is missing or empty; it must be a non-empty string"):
+        load_profile(path)
