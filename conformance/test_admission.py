@@ -216,7 +216,7 @@ def test_control_plane_privileged_pods_keep_running(core, k8s_admin, k8s_evidenc
 def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_admin, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy: service account `use` via authorizer"
     account = f"system:serviceaccount:{gate.namespace}:default"
-    groups = ["system:serviceaccounts", f"system:serviceaccounts:{gate.namespace}"]
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{gate.namespace}", "system:authenticated"]
     grants = [p for p in (gate.restricted, gate.permissive)
               if subject_can_i(k8s_admin, Question("use", "policy", "podsecuritypolicies", namespace=gate.namespace, name=p),
                                account, groups)]

@@ -97,6 +97,16 @@ def test_grant_to_the_users_other_group_is_seen_by_impersonation_too(suite, run)
     result.stdout.fnmatch_lines(["*list nodes in cluster*no*yes*<-- MISMATCH*"])
 
 
+def test_use_of_every_policy_granted_to_all_authenticated_fails_psp1(suite, run):
+    """The gate's authorizer check cannot see a grant to system:authenticated; PSP-1's precondition does."""
+    name = run.name("everyone-uses-policies")  # removed with the test's run
+    run.create(rbac.role(name, [{"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"]}]))
+    run.create(rbac.binding(name, "ClusterRole", name, [rbac.group("system:authenticated")]))
+    result = suite("--k8s-sec-behaviours=PSP-1", "-v")
+    assert "test_non_root_pod_rejected_without_authorized_policy" in failed(result)
+    result.stdout.fnmatch_lines(["*(with system:authenticated) may already use *grants `use` of pod security policies to every*"])
+
+
 def test_escalation_verb_granted_fails_rbac2(suite):
     token = {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}
     profile = profile_with(lambda d: d["developer_role"]["rules"].append(token))
