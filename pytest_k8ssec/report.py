@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,7 +68,7 @@ class ReportPlugin:
         if handle:
             why = handle.details.get("chosen because")
             terminalreporter.write_line(f"k8s-sec: cluster: {handle.provider}" + (f" ({why})" if why else "")
-                                        + f", Kubernetes {handle.git_version}")
+                                        + f", Kubernetes {handle.git_version}, NetworkPolicy: {handle.netpol_enforcer or 'unknown'}")
         for note in self.session.notes:
             terminalreporter.write_line(f"k8s-sec: {note}")
         certification = self.session.certification
@@ -101,6 +102,7 @@ class ReportPlugin:
                 "provider": handle.provider if handle else None,
                 "version": handle.git_version if handle else None,
                 "netpol_enforcer": handle.netpol_enforcer if handle else None,
+                "details": {k: str(v) if isinstance(v, Path) else v for k, v in handle.details.items()} if handle else {},
             },
             "summary": _summary(self.session.results),
             "notes": self.session.notes,

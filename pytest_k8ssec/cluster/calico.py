@@ -16,8 +16,15 @@ from ..waits import WaitTimeout, wait_for
 READY_TIMEOUT = 300
 
 
-def install_calico(kubeconfig: Path, context: str, objects: list[dict[str, Any]]) -> list[str]:
-    """Apply Calico unless calico-node already runs (a kept cluster); return the Ready nodes' names."""
+PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff")
+
+
+def install_calico(kubeconfig: Path, context: str, objects: list[dict[str, Any]], mirror: str | None = None) -> list[str]:
+    """Apply Calico unless calico-node already runs (a kept cluster); return the Ready nodes' names.
+
+    An image that cannot be pulled ends the wait at once: no retry will find a registry that is
+    not there.
+    """
     api = api_client(str(kubeconfig), context)
     apps = client.AppsV1Api(api)
     try:
@@ -32,7 +39,8 @@ def install_calico(kubeconfig: Path, context: str, objects: list[dict[str, Any]]
             if conflicts:
                 raise K8sSecError(f"installing Calico failed: {conflicts[0].reason}: {conflicts[0].body}") from None
     try:
-        wait_for("calico-node to be ready on every node", lambda: _calico_state(apps), timeout=READY_TIMEOUT,
+        core = client.CoreV1Api(api)
+        wait_for("calico-node to be ready on every node", lambda: _calico_state(apps, core, mirror), timeout=READY_TIMEOUT,
                  interval=2, max_interval=5, ready=lambda s: s == "ready")
         return wait_for("every node to be Ready", lambda: _ready_nodes(api), timeout=READY_TIMEOUT,
                         interval=2, max_interval=5, ready=lambda nodes: bool(nodes) and None not in nodes)
@@ -40,11 +48,25 @@ def install_calico(kubeconfig: Path, context: str, objects: list[dict[str, Any]]
         raise K8sSecError(f"Calico did not become ready: {exc}; {_why_not_ready(api)}") from None
 
 
-def _calico_state(apps: client.AppsV1Api) -> str:
+def _calico_state(apps: client.AppsV1Api, core: client.CoreV1Api, mirror: str | None) -> str:
+    _raise_on_pull_failure(core, mirror)
     status = apps.read_namespaced_daemon_set("calico-node", "kube-system").status
     if status.desired_number_scheduled and status.number_ready == status.desired_number_scheduled:
         return "ready"
     return f"{status.number_ready or 0}/{status.desired_number_scheduled or 0} calico-node pods ready"
+
+
+def _raise_on_pull_failure(core: client.CoreV1Api, mirror: str | None) -> None:
+    """One line naming the image a kube-system pod cannot pull, and the option that fixes it."""
+    for pod in core.list_namespaced_pod("kube-system").items:
+        for status in [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]:
+            waiting = status.state.waiting if status.state else None
+            if waiting and waiting.reason in PULL_FAILURES:
+                where = f"through the mirror {mirror}" if mirror else "with no registry mirror"
+                raise K8sSecError(
+                    f"node {pod.spec.node_name} cannot pull {status.image} for {pod.metadata.name} ({where}: "
+                    f"{waiting.reason}); pass --k8s-sec-registry-mirror HOST:PORT with a registry that serves it, "
+                    "or --k8s-sec-calico-manifest with images your nodes can pull")
 
 
 def _ready_nodes(api: client.ApiClient) -> list[str | None]:

@@ -12,6 +12,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -163,14 +165,11 @@ def kind_binary(directory: Path) -> Path:
 
 def _fetch(url: str, what: str, remedy: str) -> bytes:
     """GET a URL; a failure is one line: what could not be done, why, and what to do instead."""
-    import requests
-
     try:
-        response = requests.get(url, timeout=60)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        raise K8sSecError(f"could not {what} ({exc}): {remedy}") from None
-    return response.content
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read()
+    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        raise K8sSecError(f"could not {what} ({getattr(exc, 'reason', None) or exc}): {remedy}") from None
 
 
 def calico_manifest(source: str | None) -> list[dict[str, Any]]:
@@ -228,11 +227,15 @@ def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
         config_file = workdir / "kind.yaml"
         config_file.write_text(yaml.safe_dump(kind_config(minor, settings.kind_workers, config_dir, settings.registry_mirror),
                                               sort_keys=False))
+        started = time.monotonic()
         create_cluster(kind, name, image, workdir / "kubeconfig", config_file)
         cluster.create(config_file)  # the cluster exists now: pytest-kind only connects to it
+        created = time.monotonic()
         from .calico import install_calico
 
-        nodes = install_calico(workdir / "kubeconfig", f"kind-{name}", calico_manifest(settings.calico_manifest))
+        nodes = install_calico(workdir / "kubeconfig", f"kind-{name}", calico_manifest(settings.calico_manifest),
+                               settings.registry_mirror)
+        seconds = {"create seconds": round(created - started, 1), "calico ready seconds": round(time.monotonic() - created, 1)}
         yield ClusterHandle(
             provider="kind",
             kubeconfig=workdir / "kubeconfig",
@@ -242,7 +245,8 @@ def kind_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
             audit_log_command=f"docker exec {name}-control-plane cat {AUDIT_LOG}",
             node_names=nodes,
             netpol_enforcer="calico",
-            details={"kind": KIND_VERSION, "node image": image, "calico": settings.calico_manifest or CALICO_VERSION},
+            details={"kind": KIND_VERSION, "node image": image, "calico": settings.calico_manifest or CALICO_VERSION,
+                     **seconds},
         )
     finally:
         if not settings.keep_cluster:

@@ -1,0 +1,73 @@
+"""The suite on kind + Calico, every image built here and served by the kit's registry mirror.
+
+In file order: without the mirror the run stops at once with one line; with it the whole suite
+passes on a kept cluster; then Calico's enforcement is broken on that cluster (felix stopped, its
+chains flushed on every node) and the NetworkPolicy deny cases fail with their tables.
+
+Found with this control: calico-node sets its node's NetworkUnavailable condition when it stops,
+so the node is tainted and no new pod is scheduled; the control clears the condition, as a
+felix that crashed (rather than stopped) would leave it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from kubernetes import client
+
+from pytest_k8ssec.kube import api_client
+from pytest_k8ssec.waits import wait_for
+
+from kindhost import kind_clusters, node_containers
+
+# Every iptables rule and chain of Calico's, in both backends, gone at once (iptables-restore is atomic).
+FLUSH_CALICO = "for v in legacy nft; do iptables-$v-save | grep -v cali > /tmp/rules && iptables-$v-restore < /tmp/rules; done"
+
+
+def test_without_a_mirror_the_run_stops_with_one_line_naming_the_image(kind_suite, real_cache):
+    before = kind_clusters(real_cache)
+    result = kind_suite(without="--k8s-sec-registry-mirror")
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()
+    lines = [line for line in output.splitlines() if "cannot pull" in line]
+    assert len(lines) == 1 and "Traceback" not in output, output[-3000:]
+    assert "quay.io/calico/" in lines[0] and "with no registry mirror" in lines[0], lines[0]
+    assert "pass --k8s-sec-registry-mirror HOST:PORT" in lines[0], lines[0]
+    assert kind_clusters(real_cache) == before, "the failed run left a kind cluster"
+
+
+def test_whole_suite_passes_on_kind_with_calico(kind_suite, kept_cluster, pytester):
+    result = kind_suite("--k8s-sec-keep-cluster", f"--k8s-sec-report={pytester.path / 'report'}", "-rs")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes.get("skipped", 0) == 0 and outcomes["passed"] >= 36, result.stdout.str()[-3000:]
+    cluster = json.loads((pytester.path / "report" / "k8s-sec-report.json").read_text())["cluster"]
+    assert (cluster["provider"], cluster["netpol_enforcer"]) == ("kind", "calico"), cluster
+    assert cluster["version"].startswith("v1."), cluster
+    result.stdout.fnmatch_lines(["k8s-sec: cluster: kind*, Kubernetes v1.*, NetworkPolicy: calico",
+                                 "k8s-sec: CERTIFIED*"])
+
+
+def test_calico_not_enforcing_fails_the_deny_cases_with_their_tables(kind_suite, kept_cluster, real_cache):
+    assert kept_cluster in kind_clusters(real_cache), "the previous test keeps the cluster this one breaks"
+    kubeconfig = real_cache / "kind" / kept_cluster / "kubeconfig"
+    api = api_client(str(kubeconfig), f"kind-{kept_cluster}")
+    client.AppsV1Api(api).delete_namespaced_daemon_set("calico-node", "kube-system")
+    core = client.CoreV1Api(api)
+    wait_for("calico-node (felix) to stop on every node", lambda: core.list_namespaced_pod(
+        "kube-system", label_selector="k8s-app=calico-node").items, timeout=120, ready=lambda pods: not pods)
+    for node in node_containers(kept_cluster):
+        subprocess.run(["docker", "exec", node, "sh", "-c", FLUSH_CALICO], check=True)
+        # calico-node marks its node NetworkUnavailable as it stops (a felix that crashed would not),
+        # and that taint would keep the lab's pods from being scheduled at all
+        core.patch_node_status(node, {"status": {"conditions": [{"type": "NetworkUnavailable", "status": "False",
+                                                                 "reason": "K8sSecNegativeControl",
+                                                                 "message": "felix stopped on purpose"}]}})
+    # the cluster as it now is, through its kubeconfig: the kind provider would wait for Calico
+    result = kind_suite("--k8s-sec-cluster=existing", f"--kubeconfig={kubeconfig}", f"--context=kind-{kept_cluster}",
+                        "--k8s-sec-behaviours=NETPOL-1,NETPOL-2,NETPOL-3", "-v", without="--k8s-sec-")
+    result.stdout.fnmatch_lines(["*test_no_policy_every_client_reaches_nginx PASSED*",
+                                 "*test_default_deny_blocks_every_client FAILED*",
+                                 "*EXPECTED*", "*OBSERVED*", "*expected BLOCKED, observed ALLOWED*"])
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1 and outcomes.get("failed") == 3 and result.ret == 1, result.stdout.str()[-3000:]
