@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import urllib3
-from kubernetes import client
+from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
+from kubernetes.dynamic.resource import ResourceList
 
 from .errors import K8sSecError
-from .kube import get_json
 from .profile import AccessCase
 
 
@@ -41,41 +41,29 @@ class Question:
 
 
 # Resources the authorizer knows that discovery never lists: the targets of `impersonate`.
-IMPERSONATION_RESOURCES = {"users": ("", False, set()), "groups": ("", False, set()), "uids": ("", False, set())}
+IMPERSONATION_RESOURCES = {"users", "groups", "uids"}
 
 
 class Discovery:
-    """Which group serves a resource, and which subresources exist, from the server's discovery."""
+    """Which group serves a resource, and which subresources exist: the client's own (cached) discovery."""
 
     def __init__(self, api: client.ApiClient) -> None:
-        self._resources: dict[str, tuple[str, bool, set[str]]] = dict(IMPERSONATION_RESOURCES)
-        for group, version in _group_versions(api):
-            path = f"/api/{version}" if not group else f"/apis/{group}/{version}"
-            data = get_json(api, path)
-            for res in data.get("resources", []):
-                base, _, sub = res["name"].partition("/")
-                known = self._resources.setdefault(base, (group, res.get("namespaced", False), set()))
-                if sub:
-                    known[2].add(sub)
+        self._resources = dynamic.DynamicClient(api).resources
 
     def question(self, verb: str, resource: str, subresource: str = "", namespace: str | None = None) -> Question:
-        if resource not in self._resources:
+        if resource in IMPERSONATION_RESOURCES and not subresource:
+            return Question(verb, "", resource)
+        served = [r for r in self._resources.search(name=resource) if r.preferred and not isinstance(r, ResourceList)]
+        if not served:
             raise K8sSecError(f"resource {resource!r} is not served by this cluster (API discovery); fix the profile")
-        group, namespaced, subs = self._resources[resource]
-        if subresource and subresource not in subs:
+        found = min(served, key=lambda r: r.group != "")  # the core group first, as kubectl resolves names
+        if subresource and subresource not in (found.subresources or {}):
             raise K8sSecError(f"{resource}/{subresource} is not a subresource this cluster serves "
-                              f"(known: {', '.join(sorted(subs)) or 'none'}); fix the profile")
-        return Question(verb, group, resource, subresource, namespace if namespaced else None)
+                              f"(known: {', '.join(sorted(found.subresources or {})) or 'none'}); fix the profile")
+        return Question(verb, found.group, resource, subresource, namespace if found.namespaced else None)
 
     def for_case(self, case: AccessCase, namespaces: dict[str, str]) -> Question:
         return self.question(case.verb, case.resource, case.subresource, namespaces.get(case.scope))
-
-
-def _group_versions(api: client.ApiClient) -> list[tuple[str, str]]:
-    out = [("", "v1")]
-    for group in client.ApisApi(api).get_api_versions().groups:
-        out.append((group.name, group.preferred_version.version))
-    return out
 
 
 def self_can_i(api: client.ApiClient, q: Question) -> bool:

@@ -12,11 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
 from .cluster.handle import Images
-from .kube import get_json
 from .pods import non_root_pod, pod, privileged_pod
 from .profile import PSA_LEVELS
 
@@ -50,17 +49,16 @@ class Mechanism:
 
 def detect(api: client.ApiClient, minor: int) -> Mechanism:
     """Pick the mechanism from the server version and API discovery, never from the version alone."""
-    def served(path: str, resource: str) -> bool:
-        try:
-            return any(r["name"] == resource for r in get_json(api, path).get("resources", []))
-        except Exception:
-            return False
+    resources = dynamic.DynamicClient(api).resources
+
+    def served(group: str, version: str, resource: str) -> bool:
+        return bool(resources.search(group=group, api_version=version, name=resource))
 
     return Mechanism(
         minor=minor,
-        psp=minor < 25 and served("/apis/policy/v1beta1", "podsecuritypolicies"),
+        psp=minor < 25 and served("policy", "v1beta1", "podsecuritypolicies"),
         psa=minor >= 23,
-        vap=served("/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicies"),
+        vap=served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies"),
     )
 
 

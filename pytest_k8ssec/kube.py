@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,17 +97,6 @@ def supported_version(git_version: str, major: str, minor: str) -> ServerInfo:
         raise K8sSecError(f"the cluster runs Kubernetes {git_version}; pytest-k8ssec needs 1.{MIN_MINOR} or newer "
                           "(ValidatingAdmissionPolicy GA, PodSecurityPolicy gone): upgrade it or point at another cluster")
     return ServerInfo(git_version, number)
-
-
-def get_json(api: client.ApiClient, path: str) -> dict:
-    """GET a raw API path (discovery documents) as JSON, with the client's credentials."""
-    params = api.param_serialize(method="GET", resource_path=path, header_params={"Accept": "application/json"},
-                                 auth_settings=["BearerToken"])
-    response = api.call_api(*params, _request_timeout=30)
-    response.read()
-    if response.status != 200:
-        raise ApiException(status=response.status, reason=response.reason)
-    return json.loads(response.data)
 
 
 def missing_rights(api: client.ApiClient) -> list[str]:
