@@ -7,9 +7,10 @@ the whole session with one line (pytest.exit), instead of one error per test.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -70,7 +71,7 @@ def k8s_cluster(k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
         try:
             handle = stack.enter_context(open_cluster(k8s_session.settings, k8s_session.profile))
             api = api_client(str(handle.kubeconfig), handle.context)
-            info = server_info(api, handle)
+            info = server_info(api, handle.kubeconfig)
             missing = missing_rights(api)
         except K8sSecError as exc:
             stack.close()
@@ -80,8 +81,8 @@ def k8s_cluster(k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
             stack.close()
             _fail(f"the identity in {handle.kubeconfig} lacks rights the suite needs: {', '.join(missing)}; "
                   "use an admin kubeconfig")
-        handle.git_version, handle.server_version = info.git_version, (1, info.minor)
-        handle.node_names = usable_nodes(client.CoreV1Api(api).list_node().items)
+        handle = dataclasses.replace(handle, git_version=info.git_version, server_version=(1, info.minor),
+                                     node_names=usable_nodes(client.CoreV1Api(api).list_node().items))
         k8s_session.handle = handle
         yield handle
 

@@ -13,7 +13,6 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from .cluster.handle import ClusterHandle
 from .errors import ClusterUnavailable, K8sSecError
 
 MIN_MINOR = 30  # ValidatingAdmissionPolicy is GA from 1.30; PSP clusters are out of support
@@ -71,14 +70,14 @@ class ServerInfo:
     minor: int
 
 
-def server_info(api: client.ApiClient, handle: ClusterHandle) -> ServerInfo:
+def server_info(api: client.ApiClient, kubeconfig: object) -> ServerInfo:
     """Reach the server and read its version; unreachable or refused is one clear line."""
     try:
         info = client.VersionApi(api).get_code(_request_timeout=10)
     except ApiException as exc:
         if exc.status in (401, 403):
             raise ClusterUnavailable(
-                f"the API server at {api.configuration.host} rejected the credentials in {handle.kubeconfig} "
+                f"the API server at {api.configuration.host} rejected the credentials in {kubeconfig} "
                 f"(HTTP {exc.status}: expired or wrong?): renew them or pass another --kubeconfig/--context") from None
         raise ClusterUnavailable(f"the API server at {api.configuration.host} answered HTTP {exc.status}: {exc.reason}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:

@@ -105,7 +105,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             lines = ["nothing to clean: the local cluster is not running"]
         else:
             api = api_client(str(handle.kubeconfig), handle.context)
-            server_info(api, handle)
+            server_info(api, handle.kubeconfig)
             lines = cleanup_only(api)
     except K8sSecError as exc:
         print(f"k8s-sec: {exc}")

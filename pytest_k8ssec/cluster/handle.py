@@ -28,9 +28,9 @@ class Images:
     httpd_command: tuple[str, ...] = PUBLIC_HTTPD_COMMAND  # empty: the httpd image serves by itself
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClusterHandle:
-    """A cluster under test. Providers build it; tests only read it."""
+    """A cluster under test. Providers build it; what the run learns later makes a new one (replace)."""
 
     provider: str
     kubeconfig: Path

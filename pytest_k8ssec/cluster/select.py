@@ -39,10 +39,8 @@ def open_cluster(settings: Settings, profile: Profile) -> Iterator[ClusterHandle
     provider, why = choose_provider(settings)
     log.info("k8s-sec: using the %s cluster provider (%s)", provider, why)
     with _open_provider(provider, why, settings, profile) as handle:
-        handle.details["chosen because"] = why
-        if profile.images:
-            handle.images = dataclasses.replace(handle.images, **profile.images)
-        yield handle
+        yield dataclasses.replace(handle, details={**handle.details, "chosen because": why},
+                                  images=dataclasses.replace(handle.images, **profile.images))
 
 
 @contextlib.contextmanager
