@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
-from .cluster.handle import Images
+from .handle import Images
 from .pods import non_root_pod, pod, privileged_pod
 from .profile import PSA_LEVELS
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cluster.handle import ClusterHandle
+from .handle import ClusterHandle
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from kubernetes import client
 from .certification import Certification
 from . import rbac
 from .cleanup import remove_leftovers
-from .cluster.handle import ClusterHandle
+from .handle import ClusterHandle
 from .cluster.select import open_cluster
 from .errors import K8sSecError
 from .kube import api_client, missing_rights, server_info

@@ -8,7 +8,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.stream import stream
 
-from .cluster.handle import Images
+from .handle import Images
 from .waits import wait_for
 
 SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .cluster.handle import Images
+from .handle import Images
 from .netpol.expected import expected_table
 from .netpol.model import Model, Target, TargetKind
 from .netpol.probe import Observation, ProbeTarget, Tools, parse_probe_output, probe_script, reproduce_commands

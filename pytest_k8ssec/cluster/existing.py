@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import K8sSecError
 from ..settings import Settings
-from .handle import ClusterHandle
+from ..handle import ClusterHandle
 
 
 def kubeconfig_path(settings: Settings) -> Path:

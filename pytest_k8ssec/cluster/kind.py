@@ -23,7 +23,7 @@ from .. import apiserver_config
 from ..errors import K8sSecError
 from ..profile import Profile
 from ..settings import Settings, cache_dir
-from .handle import ClusterHandle
+from ..handle import ClusterHandle
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from ..errors import K8sSecError
 from ..profile import Profile
 from ..settings import Settings, cache_dir
 from .existing import open_existing
-from .handle import ClusterHandle
+from ..handle import ClusterHandle
 
 if TYPE_CHECKING:
     from ..local.cluster import LocalCluster

@@ -26,7 +26,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from .. import apiserver_config, rbac
-from ..cluster.handle import ClusterHandle, Images
+from ..handle import ClusterHandle, Images
 from ..errors import K8sSecError
 from ..kube import api_client
 from ..pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, write_private

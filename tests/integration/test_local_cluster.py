@@ -6,7 +6,7 @@ import json
 
 from kubernetes import client
 
-from pytest_k8ssec.cluster.handle import Images
+from pytest_k8ssec.handle import Images
 from pytest_k8ssec.pods import create_and_wait_running, exec_in, pod, privileged_pod
 from pytest_k8ssec.users import KeyStore, create_user, whoami
 from pytest_k8ssec.waits import wait_for
