@@ -11,7 +11,7 @@ from pytest_k8ssec.access import (Discovery, Matrix, Question, confinement, impe
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
-from pytest_k8ssec.subjects import RUN_LABEL, run_prefix
+from pytest_k8ssec.run import RUN_LABEL, run_prefix
 from pytest_k8ssec.users import whoami
 from pytest_k8ssec.waits import wait_counting
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from .subjects import delete_run, live_runs, stale_runs
+from .run import delete_run, live_runs, stale_runs
 
 
 def remove_leftovers(api: client.ApiClient, own_id: str = "") -> list[str]:

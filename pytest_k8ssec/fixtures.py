@@ -26,7 +26,7 @@ from .kube import api_client, missing_rights, server_info
 from .profile import Profile
 from .report import EVIDENCE_KEY
 from .settings import Settings
-from .subjects import Run
+from .run import Run
 from .users import SIGNER, KeyStore, User, create_user
 from .waits import WaitTimeout
 

@@ -28,7 +28,7 @@ from .netpol.model import Model, Target, TargetKind
 from .netpol.probe import Observation, ProbeTarget, Tools, parse_probe_output, probe_script, reproduce_commands
 from .netpol.truthtable import Key, Outcome, TruthTable, diff, wrong_cells
 from .pods import exec_in, is_ready, server_pod
-from .subjects import Run
+from .run import Run
 from .waits import WaitTimeout, wait_counting, wait_for
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from kubernetes import client
 
 from .kube import api_client
 from .pki import key_pem, kubeconfig, new_key, subject, write_private
-from .subjects import Run
+from .run import Run
 from .waits import wait_for
 
 SIGNER = "kubernetes.io/kube-apiserver-client"

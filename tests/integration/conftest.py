@@ -9,7 +9,7 @@ from pytest_k8ssec.kube import api_client
 from pytest_k8ssec.local.cluster import LocalCluster, default_run_dir
 from pytest_k8ssec.profile import load_profile
 from pytest_k8ssec.settings import DEFAULT_K8S_VERSION, cache_dir
-from pytest_k8ssec.subjects import Run
+from pytest_k8ssec.run import Run
 
 
 @pytest.fixture(scope="session")

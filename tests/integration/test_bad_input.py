@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 
 from pytest_k8ssec.pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, subject
 from pytest_k8ssec.profile import default_profile_path
-from pytest_k8ssec.subjects import labelled
+from pytest_k8ssec.run import labelled
 from pytest_k8ssec.users import KeyStore, create_user
 
 

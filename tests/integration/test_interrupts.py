@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pytest_k8ssec.subjects import labelled, stale_runs
+from pytest_k8ssec.run import labelled, stale_runs
 from pytest_k8ssec.waits import wait_for
 
 

@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client
 
 from pytest_k8ssec.profile import default_profile_path
-from pytest_k8ssec.subjects import RUN_LABEL, labelled
+from pytest_k8ssec.run import RUN_LABEL, labelled
 
 
 def profile_with_local_images(local_cluster, directory) -> str:
