@@ -154,14 +154,14 @@ def test_privileged_pod_rejected_on_hardened_namespace(core, hardened, k8s_clust
 
 
 @pytest.fixture(scope="module")
-def unlabelled(k8s_run, lab) -> str:
+def unlabelled(k8s_run, tenancy) -> str:
     """A namespace with no Pod Security labels, where the developers may create pods as in the tenant."""
     ns = k8s_run.namespace("unlabelled")
-    role_name = lab.role_name
-    if lab.role_kind == "Role":  # a Role lives in the tenant namespace: this one gets a copy
+    role_name = tenancy.role_name
+    if tenancy.role_kind == "Role":  # a Role lives in the tenant namespace: this one gets a copy
         role_name = "developer"
-        k8s_run.create(rbac.role(role_name, lab.rules, ns))
-    k8s_run.create(rbac.binding("developers", lab.role_kind, role_name, [rbac.group(lab.group)], ns))
+        k8s_run.create(rbac.role(role_name, tenancy.rules, ns))
+    k8s_run.create(rbac.binding("developers", tenancy.role_kind, role_name, [rbac.group(tenancy.group)], ns))
     return ns
 
 

@@ -27,7 +27,7 @@ def _status(call, *args, **kwargs) -> int:
 
 
 @pytest.mark.behaviour("AUDIT-1")
-def test_audit_log_records_covered_requests_only(k8s_cluster, k8s_run, k8s_admin, lab, k8s_evidence):
+def test_audit_log_records_covered_requests_only(k8s_cluster, k8s_run, k8s_admin, tenancy, k8s_evidence):
     source = AuditSource(k8s_cluster)
     if not source.available:
         if k8s_cluster.created_by_plugin or k8s_cluster.audit_log or k8s_cluster.audit_log_command:
@@ -39,7 +39,7 @@ def test_audit_log_records_covered_requests_only(k8s_cluster, k8s_run, k8s_admin
     api.user_agent = agent
     core = client.CoreV1Api(api)
     user, _ = whoami(k8s_admin)
-    ns, name = lab.tenant, k8s_run.name("audited")
+    ns, name = tenancy.tenant, k8s_run.name("audited")
     start = source.mark()
 
     core.create_namespaced_pod(ns, non_root_pod(name, ns, k8s_cluster.images))

@@ -23,25 +23,25 @@ def discovery(k8s_admin):
     return Discovery(k8s_admin)
 
 
-def _matrix(cases, lab, discovery, ask) -> Matrix:
+def _matrix(cases, tenancy, discovery, ask) -> Matrix:
     rows = []
     for case in cases:
-        q = discovery.for_case(case, lab.namespaces)
+        q = discovery.for_case(case, tenancy.namespaces)
         rows.append((case.label, case.allowed, ask(q)))
     return Matrix(rows)
 
 
 @behaviour("RBAC-1")
-def test_developer_role_grants_group_members_in_tenant_only(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_developer_role_grants_group_members_in_tenant_only(tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """Any member of the group may use every listed resource in the tenant namespace, and nowhere else."""
-    k8s_evidence["mechanism"] = f"{lab.role_kind} + RoleBinding to group {k8s_profile.developer_group}"
+    k8s_evidence["mechanism"] = f"{tenancy.role_kind} + RoleBinding to group {k8s_profile.developer_group}"
     member = ("k8ssec-any-member", [k8s_profile.developer_group])
     rows = []
     for rule in k8s_profile.developer_rules:
         for resource in rule["resources"]:
             base, _, sub = resource.partition("/")
             for scope in ("tenant", "other"):
-                q = discovery.question("create", base, sub, lab.namespaces[scope])
+                q = discovery.question("create", base, sub, tenancy.namespaces[scope])
                 rows.append((f"create {resource} in {scope}", scope == "tenant", subject_can_i(k8s_admin, q, *member)))
     matrix = Matrix(rows)
     k8s_evidence["checked"] = len(rows)
@@ -61,7 +61,7 @@ def test_certificate_user_is_seen_with_its_groups(k8s_user, k8s_profile, k8s_evi
 
 @behaviour("RBAC-2")
 @pytest.mark.parametrize("method", ["certificate-user", "impersonation", "subjectaccessreview"])
-def test_user_can_i_matches_profile(method, request, lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_user_can_i_matches_profile(method, request, tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """can-i answers for the user, asked three ways, equal the profile's expected matrix."""
     user_name, groups = k8s_profile.user_name, k8s_profile.user_groups
     if method == "certificate-user":
@@ -74,13 +74,13 @@ def test_user_can_i_matches_profile(method, request, lab, k8s_admin, k8s_profile
     k8s_evidence["mechanism"] = {"certificate-user": "SelfSubjectAccessReview as the certificate user",
                                  "impersonation": "SelfSubjectAccessReview with Impersonate-User/Group",
                                  "subjectaccessreview": "SubjectAccessReview"}[method]
-    matrix = _matrix(k8s_profile.access_before, lab, discovery, ask)
+    matrix = _matrix(k8s_profile.access_before, tenancy, discovery, ask)
     k8s_evidence["checked"] = len(matrix.rows)
     assert not matrix.mismatches, f"can-i answers ({method}) differ from the profile:\n" + matrix.render()
 
 
 @behaviour("RBAC-2")
-def test_user_rights_end_at_the_tenant_namespace(lab, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_user_rights_end_at_the_tenant_namespace(tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """Every question of the profile, asked in every other namespace of the cluster, is answered no.
 
     The matrix above is asked in namespaces the run made; a grant the cluster's owner made to the
@@ -93,7 +93,7 @@ def test_user_rights_end_at_the_tenant_namespace(lab, k8s_admin, k8s_profile, di
     namespaces = [ns.metadata.name for ns in client.CoreV1Api(k8s_admin).list_namespace().items
                   if RUN_LABEL not in (ns.metadata.labels or {})]
     cases = [*k8s_profile.access_before, *k8s_profile.access_after]
-    questions = [discovery.for_case(c, lab.namespaces) for c in cases]
+    questions = [discovery.for_case(c, tenancy.namespaces) for c in cases]
     matrix = confinement(k8s_admin, questions, namespaces, k8s_profile.user_name, k8s_profile.user_groups)
     k8s_evidence["checked"] = f"{len(matrix.rows)} answers in {len(namespaces)} namespaces"
     assert not matrix.mismatches, ("the developers have rights outside the tenant namespace:\n"
@@ -115,26 +115,26 @@ def test_unauthenticated_requests_read_nothing(k8s_admin, k8s_evidence):
 
 
 @behaviour("RBAC-3")
-def test_role_update_takes_effect_without_restart(lab, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_role_update_takes_effect_without_restart(tenancy, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """After the role gains the extra rules, the user's answers change, with no restart."""
     if not k8s_profile.extra_rules:
         not_applicable("the profile adds no extra rules (developer_role.extra_rules is empty)")
     rbac = client.RbacAuthorizationV1Api(k8s_admin)
-    read, patch = ((rbac.read_cluster_role, rbac.patch_cluster_role) if lab.role_kind == "ClusterRole" else
-                   (lambda n: rbac.read_namespaced_role(n, lab.tenant), lambda n, b: rbac.patch_namespaced_role(n, lab.tenant, b)))
-    original = [k8s_admin.sanitize_for_serialization(r) for r in read(lab.role_name).rules]
+    read, patch = ((rbac.read_cluster_role, rbac.patch_cluster_role) if tenancy.role_kind == "ClusterRole" else
+                   (lambda n: rbac.read_namespaced_role(n, tenancy.tenant), lambda n, b: rbac.patch_namespaced_role(n, tenancy.tenant, b)))
+    original = [k8s_admin.sanitize_for_serialization(r) for r in read(tenancy.role_name).rules]
     api = k8s_user.api()
-    k8s_evidence["mechanism"] = f"{lab.role_kind} patched; SelfSubjectAccessReview as the certificate user"
-    patch(lab.role_name, {"rules": k8s_profile.developer_rules + k8s_profile.extra_rules})
+    k8s_evidence["mechanism"] = f"{tenancy.role_kind} patched; SelfSubjectAccessReview as the certificate user"
+    patch(tenancy.role_name, {"rules": k8s_profile.developer_rules + k8s_profile.extra_rules})
     try:
         matrix, attempts = wait_counting(
-            "the role update to take effect", lambda: _matrix(k8s_profile.access_after, lab, discovery, lambda q: self_can_i(api, q)),
+            "the role update to take effect", lambda: _matrix(k8s_profile.access_after, tenancy, discovery, lambda q: self_can_i(api, q)),
             timeout=30, ready=lambda m: not m.mismatches)
     except AssertionError:
-        matrix = _matrix(k8s_profile.access_after, lab, discovery, lambda q: self_can_i(api, q))
+        matrix = _matrix(k8s_profile.access_after, tenancy, discovery, lambda q: self_can_i(api, q))
         pytest.fail("after the role update, can-i answers differ from the profile:\n" + matrix.render(), pytrace=False)
     finally:
-        patch(lab.role_name, {"rules": original})
+        patch(tenancy.role_name, {"rules": original})
     k8s_evidence["attempts"] = attempts
 
 
@@ -161,13 +161,13 @@ def test_subject_access_review_for_any_user_follows_bindings(k8s_run, k8s_admin,
 
 
 @behaviour("RBAC-4")
-def test_three_ways_of_asking_agree_for_the_certificate_user(lab, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
+def test_three_ways_of_asking_agree_for_the_certificate_user(tenancy, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """SubjectAccessReview, impersonation and the user's own requests give the same answers."""
     api = k8s_user.api()
     k8s_evidence["mechanism"] = "SAR vs impersonation vs SelfSubjectAccessReview"
     disagreements = []
     for case in k8s_profile.access_before:
-        q = discovery.for_case(case, lab.namespaces)
+        q = discovery.for_case(case, tenancy.namespaces)
         answers = (self_can_i(api, q), subject_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups),
                    impersonated_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups))
         if len(set(answers)) > 1:
@@ -176,19 +176,19 @@ def test_three_ways_of_asking_agree_for_the_certificate_user(lab, k8s_user, k8s_
 
 
 @behaviour("RBAC-5")
-def test_dangling_binding_is_accepted_grants_nothing_and_is_found(lab, k8s_run, k8s_admin, k8s_profile, k8s_evidence):
+def test_dangling_binding_is_accepted_grants_nothing_and_is_found(tenancy, k8s_run, k8s_admin, k8s_profile, k8s_evidence):
     """A RoleBinding to a missing Role and a missing service account is accepted, grants nothing, and is reported."""
     ghost_sa, ghost_role = "k8ssec-ghost-sa", k8s_run.name("ghost-role")
     name = k8s_run.name("dangling")
-    k8s_run.create(rbac.binding(name, "Role", ghost_role, [rbac.service_account(ghost_sa, lab.tenant)], lab.tenant))
-    q = Question("list", "", "pods", namespace=lab.tenant)
-    assert not subject_can_i(k8s_admin, q, f"system:serviceaccount:{lab.tenant}:{ghost_sa}",
-                             ["system:serviceaccounts", f"system:serviceaccounts:{lab.tenant}"]), \
+    k8s_run.create(rbac.binding(name, "Role", ghost_role, [rbac.service_account(ghost_sa, tenancy.tenant)], tenancy.tenant))
+    q = Question("list", "", "pods", namespace=tenancy.tenant)
+    assert not subject_can_i(k8s_admin, q, f"system:serviceaccount:{tenancy.tenant}:{ghost_sa}",
+                             ["system:serviceaccounts", f"system:serviceaccounts:{tenancy.tenant}"]), \
         "a binding to a missing role granted rights"
-    found = {str(d) for d in dangling_references(k8s_admin, lab.tenant)}
+    found = {str(d) for d in dangling_references(k8s_admin, tenancy.tenant)}
     k8s_evidence["mechanism"] = "RoleBinding/ClusterRoleBinding scan"
-    assert f"RoleBinding/{lab.tenant}/{name} -> missing Role {ghost_role}" in found, found
-    assert f"RoleBinding/{lab.tenant}/{name} -> missing ServiceAccount {lab.tenant}/{ghost_sa}" in found, found
+    assert f"RoleBinding/{tenancy.tenant}/{name} -> missing Role {ghost_role}" in found, found
+    assert f"RoleBinding/{tenancy.tenant}/{name} -> missing ServiceAccount {tenancy.tenant}/{ghost_sa}" in found, found
     ours = run_prefix(k8s_run.id)
     elsewhere = [str(d) for d in dangling_references(k8s_admin) if ours not in d.binding]
     k8s_evidence["dangling elsewhere"] = "; ".join(elsewhere) or "none"

@@ -89,7 +89,7 @@ def matches(event: dict[str, Any], exp: Expected) -> bool:
 
 
 @dataclass
-class Verdict:
+class Findings:
     """What matched, what was missing or wrong, and what should not have been there."""
 
     missing: list[str]
@@ -117,7 +117,7 @@ class Verdict:
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 
 
-def judge(events: list[dict[str, Any]], expected: list[Expected], user: str, exact: bool = True) -> Verdict:
+def judge(events: list[dict[str, Any]], expected: list[Expected], user: str, exact: bool = True) -> Findings:
     """Compare the tagged events with the expected requests.
 
     `exact`: the cluster runs the profile's own policy, so requests it does not cover must be
@@ -142,4 +142,4 @@ def judge(events: list[dict[str, Any]], expected: list[Expected], user: str, exa
             wrong.append(f"{exp.label}: level/user/code {(level, who, code)}, expected {(exp.level, user, exp.code)}"
                          + ("" if exact else " (level or above)"))
     request_received = sum(1 for e in events if e.get("stage") == "RequestReceived") if exact else 0
-    return Verdict(missing, wrong, unexpected, request_received)
+    return Findings(missing, wrong, unexpected, request_received)

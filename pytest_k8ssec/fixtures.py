@@ -1,4 +1,4 @@
-"""Session fixtures of a k8s-sec run: the cluster, the admin client, the run and the lab subjects.
+"""Session fixtures of a k8s-sec run: the cluster, the admin client, the run, the tenancy and the user.
 
 Registered by the plugin only when --k8s-sec is given. A cluster that cannot be used stops
 the whole session with one line (pytest.exit), instead of one error per test.
@@ -127,8 +127,8 @@ def k8s_keys() -> Iterator[KeyStore]:
 
 
 @dataclass
-class Lab:
-    """The seeds' lab with unique names: namespaces, the developer role and its binding, a user."""
+class Tenancy:
+    """The seeds' tenancy with unique names: tenant and other namespace, the developer role and its binding."""
 
     tenant: str
     other: str
@@ -144,8 +144,8 @@ class Lab:
 
 
 @pytest.fixture(scope="session")
-def lab(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k8s_profile: Profile,
-        k8s_keys: KeyStore) -> Lab:
+def tenancy(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k8s_profile: Profile,
+        k8s_keys: KeyStore) -> Tenancy:
     """RBAC-1 and USER-1: the developer role bound to the group in the tenant namespace, and the user."""
     tenant = k8s_run.namespace("development")
     other = k8s_run.namespace("other")
@@ -155,7 +155,7 @@ def lab(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k
     k8s_run.create(rbac.role(role_name, k8s_profile.developer_rules, None if cluster_scoped else tenant))
     binding_name = k8s_run.name("developer-binding")
     k8s_run.create(rbac.binding(binding_name, role_kind, role_name, [rbac.group(k8s_profile.developer_group)], tenant))
-    return Lab(tenant, other, role_name, role_kind, binding_name, k8s_profile.developer_group, k8s_profile.developer_rules)
+    return Tenancy(tenant, other, role_name, role_kind, binding_name, k8s_profile.developer_group, k8s_profile.developer_rules)
 
 
 @pytest.fixture(scope="session")
