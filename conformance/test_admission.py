@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 
-from dataclasses import dataclass
-
 import pytest
 from kubernetes import client
 
@@ -20,7 +18,7 @@ from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
 from pytest_k8ssec.pods import (RESTRICTED_CONTAINER, create_and_wait_running, exec_in, is_ready, non_root_pod, pod,
                                 privileged_pod, root_image_pod, waiting_reason)
-from pytest_k8ssec.waits import WaitTimeout, wait_counting, wait_for
+from pytest_k8ssec.waits import wait_counting, wait_for
 
 behaviour = pytest.mark.behaviour
 
@@ -46,68 +44,18 @@ def unenforced(k8s_run) -> str:
     return k8s_run.namespace("unenforced", adm.psa_labels("privileged"))
 
 
-@dataclass
-class Gate:
-    """A namespace whose pods are gated on their service account's `use` of a named policy."""
-
-    namespace: str
-    restricted: str
-    permissive: str
-    use_restricted: str
-    use_permissive: str
-
-
-def _gate(k8s_run, k8s_cluster, mechanism, base: str) -> Gate:
+def _gate(k8s_run, k8s_cluster, mechanism, base: str) -> adm.Gate:
     require_cluster_changes(k8s_cluster, "service-account gating (a ValidatingAdmissionPolicy)")
     if not mechanism.vap:
         pytest.skip(f"this cluster (1.{mechanism.minor}) serves no ValidatingAdmissionPolicy API")
-    gate_value = f"{k8s_run.id}-{base}"
-    # baseline, not privileged: policy engines and managed clusters forbid the privileged label, and
-    # the gate's cases need only what baseline allows and restricted does not (root, capabilities).
-    ns = k8s_run.namespace(base, {adm.GATE_LABEL: gate_value, **adm.psa_labels("baseline")})
-    restricted, permissive = k8s_run.name("restricted"), k8s_run.name("permissive")
-    policy = k8s_run.name(f"sa-gate-{base}")
-    k8s_run.create(adm.gating_policy(policy, gate_value, restricted, permissive))
-    k8s_run.create(adm.gating_binding(policy, policy))
-    gate = Gate(ns, restricted, permissive, "use-restricted", "use-permissive")
-    k8s_run.create(rbac.role(gate.use_restricted, [rbac.use_rule(restricted)], ns))
-    k8s_run.create(rbac.role(gate.use_permissive, [rbac.use_rule(permissive)], ns))
+    gate = adm.make_gate(k8s_run, base)
+    gate.wait_active(client.CoreV1Api(k8s_run.api), k8s_cluster.images)
     return gate
 
 
-def _wait_gate_active(core, gate: Gate, images) -> None:
-    """A new VAP takes effect once the API server has loaded it: wait until a probe pod is refused.
-
-    If it never is, the cases go on and fail on what they observe, which is the behaviour broken.
-    """
-    probe = pod("gate-probe", gate.namespace, images)
-    try:
-        wait_for(f"the gating policy to reject pods in {gate.namespace}", lambda: adm.admit(core, probe)[0], timeout=20,
-                 ready=lambda admitted: not admitted)
-    except WaitTimeout:
-        pass
-
-
 @pytest.fixture(scope="module")
-def gate(k8s_run, k8s_cluster, mechanism, core) -> Gate:
-    g = _gate(k8s_run, k8s_cluster, mechanism, "gated")
-    _wait_gate_active(core, g, k8s_cluster.images)
-    return g
-
-
-def _grant(k8s_run, core, gate: Gate, account: str, use_role: str) -> None:
-    """Create a service account in the gated namespace (once) and let it use a policy through ``use_role``."""
-    present = {sa.metadata.name for sa in core.list_namespaced_service_account(gate.namespace).items}
-    if account in present:
-        return
-    core.create_namespaced_service_account(gate.namespace, {"metadata": {"name": account}, "automountServiceAccountToken": False})
-    k8s_run.create(rbac.binding(f"{account}-may-use", "Role", use_role, [rbac.service_account(account, gate.namespace)],
-                                gate.namespace))
-
-
-def _wait_admitted(core, manifest: dict, what: str) -> None:
-    """RBAC grants reach the admission authorizer after a short delay; retry the create until it is admitted."""
-    wait_for(what, lambda: adm.admit(core, manifest), timeout=30, ready=lambda r: r[0])
+def gate(k8s_run, k8s_cluster, mechanism) -> adm.Gate:
+    return _gate(k8s_run, k8s_cluster, mechanism, "gated")
 
 
 @behaviour("VERSION-1")
@@ -231,9 +179,9 @@ def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_admin, 
 @behaviour("PSP-2")
 def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, core, gate, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the restricted policy"
-    _grant(k8s_run, core, gate, "app", gate.use_restricted)
+    gate.grant(k8s_run, "app", gate.use_restricted)
     images = k8s_cluster.images
-    _wait_admitted(core, non_root_pod("nonroot", gate.namespace, images, service_account="app"),
+    adm.wait_admitted(core, non_root_pod("nonroot", gate.namespace, images, service_account="app"),
                    "the restricted grant to admit the non-root pod")
     root = non_root_pod("root", gate.namespace, images, service_account="app")
     root["spec"]["securityContext"] = {"runAsUser": 0}
@@ -255,10 +203,10 @@ def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, c
 def test_restricted_policy_covers_ephemeral_containers(k8s_run, core, gate, k8s_cluster, k8s_evidence):
     """A debug container added to a running restricted pod is gated like the pod: root refused, compliant admitted."""
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy on UPDATE of pods/ephemeralcontainers"
-    _grant(k8s_run, core, gate, "app", gate.use_restricted)
+    gate.grant(k8s_run, "app", gate.use_restricted)
     images = k8s_cluster.images
     target = non_root_pod("debug-target", gate.namespace, images, service_account="app")
-    _wait_admitted(core, target, "the restricted grant to admit the non-root pod")
+    adm.wait_admitted(core, target, "the restricted grant to admit the non-root pod")
     core.create_namespaced_pod(gate.namespace, target)
     compliant = {"name": "debug", "image": images.busybox_nonroot, "imagePullPolicy": images.pull_policy,
                  "command": ["sh"], "securityContext": copy.deepcopy(RESTRICTED_CONTAINER)}
@@ -272,40 +220,11 @@ def test_restricted_policy_covers_ephemeral_containers(k8s_run, core, gate, k8s_
 
 
 @pytest.fixture(scope="module")
-def controllers(k8s_run, k8s_admin, core, k8s_cluster, mechanism):
+def controllers(k8s_run, k8s_cluster, mechanism) -> adm.Gate:
     """A ReplicationController and a Deployment whose pods' service account may use no policy yet."""
     g = _gate(k8s_run, k8s_cluster, mechanism, "gated-ctl")
-    _wait_gate_active(core, g, k8s_cluster.images)
-    template = non_root_pod("x", g.namespace, k8s_cluster.images, labels={"app": "gated"})
-    template.pop("apiVersion"), template.pop("kind")
-    template["metadata"] = {"labels": {"app": "gated"}}
-    k8s_run.create({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc", "namespace": g.namespace},
-                    "spec": {"replicas": 1, "selector": {"app": "gated"}, "template": template}})
-    dep_template = {**template, "metadata": {"labels": {"app": "gated-dep"}}}
-    k8s_run.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep", "namespace": g.namespace},
-                    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "gated-dep"}}, "template": dep_template}})
+    adm.create_gated_controllers(k8s_run, g, k8s_cluster.images)
     return g
-
-
-def _failed_create(core, ns: str, kind: str) -> str:
-    """The admission message of a FailedCreate event for the kind's controller-owned object."""
-    for event in core.list_namespaced_event(ns).items:
-        if event.reason == "FailedCreate" and event.involved_object.kind == kind:
-            return event.message or ""
-    return ""
-
-
-def _pod_names(core, ns: str) -> list[str]:
-    return [p.metadata.name for p in core.list_namespaced_pod(ns).items]
-
-
-def _replica_failure(k8s_admin, ns: str, kind: str) -> bool:
-    if kind == "ReplicationController":
-        conditions = client.CoreV1Api(k8s_admin).read_namespaced_replication_controller("rc", ns).status.conditions
-    else:
-        sets = client.AppsV1Api(k8s_admin).list_namespaced_replica_set(ns).items
-        conditions = [c for rs in sets for c in (rs.status.conditions or [])]
-    return any(c.type == "ReplicaFailure" and c.status == "True" for c in conditions or [])
 
 
 @behaviour("PSP-3")
@@ -316,14 +235,14 @@ def test_controller_cannot_create_pods_until_service_account_authorized(kind, co
     ns = controllers.namespace
 
     def outcome() -> tuple[str, list[str]]:  # the refusal, or the pods that should not exist
-        return _failed_create(core, ns, kind), _pod_names(core, ns)
+        return adm.failed_create(core, ns, kind), adm.pod_names(core, ns)
 
     message, owned = wait_for(f"a FailedCreate event for the {kind}, or its pods", outcome, timeout=60,
                               ready=lambda o: bool(o[0] or o[1]))
     assert not owned, f"pods were created although their service account may use no policy: {owned}"
     assert adm.REJECTED_MESSAGE in message, f"FailedCreate does not carry the admission message: {message}"
-    wait_for(f"the {kind}'s ReplicaFailure condition", lambda: _replica_failure(k8s_admin, ns, kind), timeout=60)
-    owned = _pod_names(core, ns)
+    wait_for(f"the {kind}'s ReplicaFailure condition", lambda: adm.replica_failure(k8s_admin, ns, kind), timeout=60)
+    owned = adm.pod_names(core, ns)
     assert not owned, f"pods were created although their service account may use no policy: {owned}"
     k8s_evidence["message"] = message
 
@@ -369,10 +288,10 @@ def test_root_image_under_run_as_non_root_never_starts(core, hardened, k8s_clust
 @behaviour("EXC-1")
 def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the permissive policy by one service account"
-    _grant(k8s_run, core, gate, "privileged-sa", gate.use_permissive)
+    gate.grant(k8s_run, "privileged-sa", gate.use_permissive)
     images = k8s_cluster.images
     # violates restricted (root, capabilities kept), within the namespace's baseline
-    _wait_admitted(core, pod("root", gate.namespace, images, service_account="privileged-sa"),
+    adm.wait_admitted(core, pod("root", gate.namespace, images, service_account="privileged-sa"),
                    "the exception to admit the root pod")
     admitted, message = adm.admit(core, pod("root", gate.namespace, images))
     assert not admitted, "the root pod was admitted with the default service account"
@@ -382,7 +301,7 @@ def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s
 @behaviour("EXC-2")
 def test_can_i_use_reports_the_exception_for_that_account_only(k8s_run, core, gate, k8s_admin, k8s_evidence):
     k8s_evidence["mechanism"] = "can-i use --as=system:serviceaccount:..."
-    _grant(k8s_run, core, gate, "privileged-sa", gate.use_permissive)
+    gate.grant(k8s_run, "privileged-sa", gate.use_permissive)
     q = Question("use", "policy", "podsecuritypolicies", namespace=gate.namespace, name=gate.permissive)
     asks = {
         f"system:serviceaccount:{gate.namespace}:privileged-sa": True,

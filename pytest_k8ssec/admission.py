@@ -15,9 +15,12 @@ from typing import Any
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
+from . import rbac
 from .handle import Images
 from .pods import non_root_pod, pod, privileged_pod
 from .profile import PSA_LEVELS
+from .run import Run
+from .waits import WaitTimeout, wait_for
 
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 GATE_LABEL = "k8ssec.io/sa-gate"
@@ -228,3 +231,91 @@ def gating_binding(name: str, policy: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"policyName": policy, "validationActions": ["Deny"]},
     }
+
+
+@dataclass
+class Gate:
+    """A namespace whose pods are gated on their service account's `use` of a named policy."""
+
+    namespace: str
+    restricted: str
+    permissive: str
+    use_restricted: str = "use-restricted"
+    use_permissive: str = "use-permissive"
+
+    def wait_active(self, core: client.CoreV1Api, images: Images) -> None:
+        """A new VAP takes effect once the API server has loaded it: wait until a probe pod is refused.
+
+        If it never is, the cases go on and fail on what they observe, which is the behaviour broken.
+        """
+        probe = pod("gate-probe", self.namespace, images)
+        try:
+            wait_for(f"the gating policy to reject pods in {self.namespace}", lambda: admit(core, probe)[0], timeout=20,
+                     ready=lambda admitted: not admitted)
+        except WaitTimeout:
+            pass
+
+    def grant(self, run: Run, account: str, use_role: str) -> None:
+        """Create a service account in the gated namespace (once) and let it use a policy through `use_role`."""
+        core = client.CoreV1Api(run.api)
+        present = {sa.metadata.name for sa in core.list_namespaced_service_account(self.namespace).items}
+        if account in present:
+            return
+        core.create_namespaced_service_account(self.namespace, {"metadata": {"name": account},
+                                                                "automountServiceAccountToken": False})
+        run.create(rbac.binding(f"{account}-may-use", "Role", use_role, [rbac.service_account(account, self.namespace)],
+                                self.namespace))
+
+
+def make_gate(run: Run, base: str) -> Gate:
+    """A gated namespace of the run, its ValidatingAdmissionPolicy and binding, and a role per policy to `use`."""
+    gate_value = f"{run.id}-{base}"
+    # baseline, not privileged: policy engines and managed clusters forbid the privileged label, and
+    # the gate's cases need only what baseline allows and restricted does not (root, capabilities).
+    ns = run.namespace(base, {GATE_LABEL: gate_value, **psa_labels("baseline")})
+    gate = Gate(ns, run.name("restricted"), run.name("permissive"))
+    policy = run.name(f"sa-gate-{base}")
+    run.create(gating_policy(policy, gate_value, gate.restricted, gate.permissive))
+    run.create(gating_binding(policy, policy))
+    run.create(rbac.role(gate.use_restricted, [rbac.use_rule(gate.restricted)], ns))
+    run.create(rbac.role(gate.use_permissive, [rbac.use_rule(gate.permissive)], ns))
+    return gate
+
+
+def wait_admitted(core: client.CoreV1Api, manifest: dict[str, Any], what: str) -> None:
+    """RBAC grants reach the admission authorizer after a short delay; retry the create until it is admitted."""
+    wait_for(what, lambda: admit(core, manifest), timeout=30, ready=lambda r: r[0])
+
+
+def create_gated_controllers(run: Run, gate: Gate, images: Images) -> None:
+    """A ReplicationController `rc` and a Deployment `dep` in the gated namespace, one non-root replica each."""
+    template = non_root_pod("x", gate.namespace, images, labels={"app": "gated"})
+    template.pop("apiVersion"), template.pop("kind")
+    template["metadata"] = {"labels": {"app": "gated"}}
+    run.create({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc", "namespace": gate.namespace},
+                "spec": {"replicas": 1, "selector": {"app": "gated"}, "template": template}})
+    dep_template = {**template, "metadata": {"labels": {"app": "gated-dep"}}}
+    run.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep", "namespace": gate.namespace},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "gated-dep"}}, "template": dep_template}})
+
+
+def failed_create(core: client.CoreV1Api, ns: str, kind: str) -> str:
+    """The admission message of a FailedCreate event for the kind's controller-owned object."""
+    for event in core.list_namespaced_event(ns).items:
+        if event.reason == "FailedCreate" and event.involved_object.kind == kind:
+            return event.message or ""
+    return ""
+
+
+def pod_names(core: client.CoreV1Api, ns: str) -> list[str]:
+    return [p.metadata.name for p in core.list_namespaced_pod(ns).items]
+
+
+def replica_failure(api: client.ApiClient, ns: str, kind: str) -> bool:
+    """Whether the ReplicationController `rc`, or the ReplicaSets of a Deployment, report ReplicaFailure."""
+    if kind == "ReplicationController":
+        conditions = client.CoreV1Api(api).read_namespaced_replication_controller("rc", ns).status.conditions
+    else:
+        sets = client.AppsV1Api(api).list_namespaced_replica_set(ns).items
+        conditions = [c for rs in sets for c in (rs.status.conditions or [])]
+    return any(c.type == "ReplicaFailure" and c.status == "True" for c in conditions or [])
