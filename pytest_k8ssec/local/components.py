@@ -13,6 +13,18 @@ from .layout import (BRIDGE, CGROUP_ROOT, NODE_IP, NODE_POD_CIDR, POD_CIDR, POD_
                      PORTS, SERVICE_CIDR, Layout)
 
 
+# Where a component says it is up (GET answers 200). The API server (readyz, with credentials)
+# and containerd (its socket) are checked by the cluster itself.
+HEALTH = {
+    "etcd": f"http://127.0.0.1:{PORTS['etcd']}/health",
+    "kube-controller-manager": f"https://127.0.0.1:{PORTS['kube-controller-manager']}/healthz",
+    "kube-scheduler": f"https://127.0.0.1:{PORTS['kube-scheduler']}/healthz",
+    "kubelet": f"http://127.0.0.1:{PORTS['kubelet-healthz']}/healthz",
+    "kube-router": f"http://127.0.0.1:{PORTS['kube-router-health']}/healthz",
+    "coredns": f"http://127.0.0.1:{PORTS['coredns-ready']}/ready",  # its Service cache has synced
+}
+
+
 @dataclass
 class Component:
     """One host process of the cluster: how to start it and what files it needs."""
@@ -270,3 +282,16 @@ def node_agent_static_pod(image: str) -> dict:
     }
 
 
+def plan(b: Binaries, lay: Layout, hardening: dict, minor: int, pause_image: str) -> dict[str, Component]:
+    """Every component of the local cluster, by name."""
+    return {
+        "etcd": etcd(b, lay),
+        "kube-apiserver": kube_apiserver(b, lay, hardening),
+        "kube-controller-manager": kube_controller_manager(b, lay),
+        "kube-scheduler": kube_scheduler(b, lay),
+        "containerd": containerd(lay, pause_image),
+        "kubelet": kubelet(b, lay, minor),
+        "kube-proxy": kube_proxy(b, lay),
+        "kube-router": kube_router(b, lay),
+        "coredns": coredns(b, lay),
+    }
