@@ -12,11 +12,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import urllib3
-from kubernetes import client, dynamic
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.resource import ResourceList
 
 from .errors import K8sSecError
+from .kube import dynamic_client
 from .profile import AccessCase
 
 
@@ -48,7 +49,7 @@ class Discovery:
     """Which group serves a resource, and which subresources exist: the client's own (cached) discovery."""
 
     def __init__(self, api: client.ApiClient) -> None:
-        self._resources = dynamic.DynamicClient(api).resources
+        self._resources = dynamic_client(api).resources
 
     def question(self, verb: str, resource: str, subresource: str = "", namespace: str | None = None) -> Question:
         if resource in IMPERSONATION_RESOURCES and not subresource:

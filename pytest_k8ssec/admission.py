@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client, dynamic
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from . import rbac
 from .handle import Images
+from .kube import dynamic_client
 from .pods import non_root_pod, pod, privileged_pod
 from .profile import PSA_LEVELS
 from .run import Run
@@ -52,7 +53,7 @@ class Mechanism:
 
 def detect(api: client.ApiClient, minor: int) -> Mechanism:
     """Pick the mechanism from the server version and API discovery, never from the version alone."""
-    resources = dynamic.DynamicClient(api).resources
+    resources = dynamic_client(api).resources
 
     def served(group: str, version: str, resource: str) -> bool:
         return bool(resources.search(group=group, api_version=version, name=resource))

@@ -22,7 +22,7 @@ from .cleanup import remove_leftovers
 from .handle import ClusterHandle
 from .cluster.select import open_cluster
 from .errors import K8sSecError
-from .kube import api_client, missing_rights, server_info
+from .kube import connect, missing_rights, server_info
 from .profile import Profile
 from .report import EVIDENCE_KEY
 from .settings import Settings
@@ -70,7 +70,7 @@ def k8s_cluster(k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
     with contextlib.ExitStack() as stack:
         try:
             handle = stack.enter_context(open_cluster(k8s_session.settings, k8s_session.profile))
-            api = api_client(str(handle.kubeconfig), handle.context)
+            api = connect(handle)
             info = server_info(api, handle.kubeconfig)
             missing = missing_rights(api)
         except K8sSecError as exc:
@@ -100,7 +100,7 @@ def usable_nodes(nodes: list[Any]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def k8s_admin(k8s_cluster: ClusterHandle) -> client.ApiClient:
-    return api_client(str(k8s_cluster.kubeconfig), k8s_cluster.context)
+    return connect(k8s_cluster)
 
 
 @pytest.fixture(scope="session")

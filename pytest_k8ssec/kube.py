@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,11 +10,12 @@ from pathlib import Path
 import urllib3
 import yaml
 
-from kubernetes import client, config
+from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from .errors import ClusterUnavailable, K8sSecError
+from .handle import ClusterHandle
 
 MIN_MINOR = 30  # ValidatingAdmissionPolicy is GA from 1.30; PSP clusters are out of support
 
@@ -62,6 +64,17 @@ def api_client(kubeconfig: str, context: str | None = None, retry: bool = True) 
         raise K8sSecError(f"cannot read kubeconfig {kubeconfig}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     cfg.retries = urllib3.util.Retry(total=2, connect=2, read=0, backoff_factor=0.2) if retry else False
     return client.ApiClient(cfg)
+
+
+def connect(handle: ClusterHandle) -> client.ApiClient:
+    """The admin client of the cluster under test."""
+    return api_client(str(handle.kubeconfig), handle.context)
+
+
+@functools.cache
+def dynamic_client(api: client.ApiClient) -> dynamic.DynamicClient:
+    """One dynamic client per ApiClient: its discovery is read once and shared by everything that resolves kinds."""
+    return dynamic.DynamicClient(api)
 
 
 @dataclass(frozen=True)

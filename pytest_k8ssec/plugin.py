@@ -97,14 +97,14 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     from .cleanup import cleanup_only
     from .cluster.select import find_cluster
-    from .kube import api_client, server_info
+    from .kube import connect, server_info
 
     try:
         handle = find_cluster(read_settings(config))
         if handle is None:
             lines = ["nothing to clean: the local cluster is not running"]
         else:
-            api = api_client(str(handle.kubeconfig), handle.context)
+            api = connect(handle)
             server_info(api, handle.kubeconfig)
             lines = cleanup_only(api)
     except K8sSecError as exc:

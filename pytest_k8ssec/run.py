@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
+from .kube import dynamic_client
 from .waits import wait_for
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Run:
     id: str = field(default_factory=lambda: secrets.token_hex(3))
 
     def __post_init__(self) -> None:
-        self.dyn = dynamic.DynamicClient(self.api)
+        self.dyn = dynamic_client(self.api)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.control_ns = control_namespace(self.id)
@@ -140,7 +141,7 @@ def _micro(moment: datetime.datetime) -> str:
 def labelled(api: client.ApiClient, run_id: str | None = None) -> list[str]:
     """Every object on the cluster carrying the run label (of one run, or of any)."""
     selector = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
-    dyn = dynamic.DynamicClient(api)
+    dyn = dynamic_client(api)
     found = []
     for api_version, kind in [("v1", "Namespace"), *CLUSTER_KINDS]:
         try:
@@ -154,7 +155,7 @@ def labelled(api: client.ApiClient, run_id: str | None = None) -> list[str]:
 def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[str]:
     """Delete every object of one run, wait until it is gone; return what still remains."""
     selector = f"{RUN_LABEL}={run_id}"
-    dyn = dynamic.DynamicClient(api)
+    dyn = dynamic_client(api)
     core = client.CoreV1Api(api)
     for ns in core.list_namespace(label_selector=selector).items:
         # the run's pods go at once (no grace): the namespace controller then has nothing to wait for
@@ -194,7 +195,7 @@ def live_runs(api: client.ApiClient, own_id: str = "") -> list[str]:
 
 def _run_ids(api: client.ApiClient, own_id: str) -> list[str]:
     ids: set[str] = set()
-    dyn = dynamic.DynamicClient(api)
+    dyn = dynamic_client(api)
     for api_version, kind in [("v1", "Namespace"), *CLUSTER_KINDS]:
         try:
             for item in dyn.resources.get(api_version=api_version, kind=kind).get(label_selector=RUN_LABEL).items:
