@@ -182,7 +182,7 @@ def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, c
     gate.grant(k8s_run, "app", gate.use_restricted)
     images = k8s_cluster.images
     adm.wait_admitted(core, non_root_pod("nonroot", gate.namespace, images, service_account="app"),
-                   "the restricted grant to admit the non-root pod")
+                      "the restricted grant to admit the non-root pod")
     root = non_root_pod("root", gate.namespace, images, service_account="app")
     root["spec"]["securityContext"] = {"runAsUser": 0}
     root["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
@@ -292,7 +292,7 @@ def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s
     images = k8s_cluster.images
     # violates restricted (root, capabilities kept), within the namespace's baseline
     adm.wait_admitted(core, pod("root", gate.namespace, images, service_account="privileged-sa"),
-                   "the exception to admit the root pod")
+                      "the exception to admit the root pod")
     admitted, message = adm.admit(core, pod("root", gate.namespace, images))
     assert not admitted, "the root pod was admitted with the default service account"
     assert adm.REJECTED_MESSAGE in message, message
