@@ -5,17 +5,22 @@ only when every one of its cases passed; a case that was skipped (no consent for
 cluster-scoped change, no audit log, no API) leaves the behaviour *not observed*, which is never
 read as a pass. A case whose claim cannot apply to this cluster (cross-node traffic on one node,
 a behaviour the profile declares not applicable) raises NotApplicable and counts neither way.
+A failure a valid waiver covers is *waived*: it does not stop the certification, and every
+report says so with the waiver's reason, owner and expiry.
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Sequence
 
 import pytest
 
+from .waivers import Waiver
+
 CERTIFIED, PARTIAL, NOT_CERTIFIED = "certified", "partial", "not certified"
-PASS, FAIL, NOT_OBSERVED, NOT_APPLICABLE = "pass", "fail", "not observed", "not applicable"
+PASS, FAIL, NOT_OBSERVED, NOT_APPLICABLE, WAIVED = "pass", "fail", "not observed", "not applicable", "waived"
 
 
 class NotApplicable(pytest.skip.Exception):  # type: ignore[misc,name-defined]
@@ -44,6 +49,8 @@ class Certification:
     behaviours: tuple[BehaviourVerdict, ...] = field(default_factory=tuple)
     partial_accepted: bool = False
     selected: bool = False  # --k8s-sec-behaviours narrowed the claim to these behaviours
+    waiver_problems: tuple[str, ...] = ()  # expired waivers (and, strictly, waivers no longer needed): the run fails
+    waiver_notes: tuple[str, ...] = ()     # waivers no longer needed, where that is only worth saying
 
     @property
     def not_observed(self) -> list[BehaviourVerdict]:
@@ -53,41 +60,82 @@ class Certification:
     def failed(self) -> list[BehaviourVerdict]:
         return [b for b in self.behaviours if b.status == FAIL]
 
+    @property
+    def waived(self) -> list[BehaviourVerdict]:
+        return [b for b in self.behaviours if b.status == WAIVED]
+
     def lines(self) -> list[str]:
         """What the terminal and the report's first lines say: the verdict, then each behaviour short of a pass."""
-        counts = {s: sum(1 for b in self.behaviours if b.status == s) for s in (PASS, FAIL, NOT_OBSERVED, NOT_APPLICABLE)}
+        statuses = (PASS, WAIVED, FAIL, NOT_OBSERVED, NOT_APPLICABLE)
+        counts = {s: sum(1 for b in self.behaviours if b.status == s) for s in statuses}
         tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        waived = [f"  {b.behaviour} waived: {b.why}" for b in self.waived]
+        notes = [f"  {note}" for note in self.waiver_notes]
         if self.verdict == CERTIFIED:
             scope = (" for the selected behaviours only: " + ", ".join(b.behaviour for b in self.behaviours)
                      if self.selected else "")
-            return [f"CERTIFIED: every required behaviour was observed ({tally}){scope}"]
+            return [f"CERTIFIED: every required behaviour was observed ({tally}){scope}", *waived, *notes]
         short = self.failed + self.not_observed
+        named = [b.behaviour for b in short] + (["waivers"] if self.waiver_problems else [])
         head = (f"PARTIAL (accepted with --k8s-sec-accept-partial): {len(self.not_observed)} required behaviours not observed"
                 if self.verdict == PARTIAL else
-                f"NOT CERTIFIED: {', '.join(b.behaviour for b in short)} ({tally})")
-        return [head, *(f"  {b.behaviour} {b.status}: {b.why}" for b in short)]
+                f"NOT CERTIFIED: {', '.join(named)} ({tally})")
+        return [head, *(f"  {b.behaviour} {b.status}: {b.why}" for b in short), *(f"  {p}" for p in self.waiver_problems),
+                *waived, *notes]
 
     def document(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "partial_accepted": self.partial_accepted, "selected_only": self.selected,
-                "behaviours": {b.behaviour: {"status": b.status, "why": b.why} for b in self.behaviours}}
+                "behaviours": {b.behaviour: {"status": b.status, "why": b.why} for b in self.behaviours},
+                "waivers": {"problems": list(self.waiver_problems), "notes": list(self.waiver_notes)}}
 
 
 def certify(records: list[dict[str, Any]], required: list[str], declared_not_applicable: dict[str, str],
-            accept_partial: bool = False, selected: bool = False) -> Certification:
-    """Judge each required behaviour from the case records (verdicts pass/fail/error/skip/n/a) of the run."""
+            accept_partial: bool = False, selected: bool = False, waivers: Sequence[Waiver] = (),
+            today: datetime.date | None = None, strict_waivers: bool = False) -> Certification:
+    """Judge each required behaviour from the case records (verdicts pass/fail/error/skip/n/a) of the run.
+
+    A failure every one of whose failed cases a valid waiver covers is WAIVED; an expired waiver
+    fails the run, and so, with `strict_waivers`, does a waiver whose cases all pass now.
+    """
+    today = today or datetime.date.today()
+    valid = [w for w in waivers if not w.expired(today)]
     verdicts = []
     for behaviour in required:
         if behaviour in declared_not_applicable:
             verdicts.append(BehaviourVerdict(behaviour, NOT_APPLICABLE, f"the profile says: {declared_not_applicable[behaviour]}"))
             continue
-        verdicts.append(_judge(behaviour, [r for r in records if r["behaviour"] == behaviour]))
-    if any(v.status == FAIL for v in verdicts):
+        verdicts.append(_waive(_judge(behaviour, [r for r in records if r["behaviour"] == behaviour]), records, valid))
+    problems = [f"waiver for {w.id} expired on {w.expires.isoformat()} (owner {w.owner}): fix it, or renew it"
+                for w in waivers if w.expired(today)]
+    stale = [f"waiver for {w.id} is no longer needed: its cases pass ({w.owner}); remove it" for w in valid
+             if _passing(w, records)]
+    if strict_waivers:
+        problems += stale
+    if any(v.status == FAIL for v in verdicts) or problems:
         verdict = NOT_CERTIFIED
     elif any(v.status == NOT_OBSERVED for v in verdicts):
         verdict = PARTIAL if accept_partial else NOT_CERTIFIED
     else:
         verdict = CERTIFIED
-    return Certification(verdict, tuple(verdicts), accept_partial and verdict == PARTIAL, selected)
+    return Certification(verdict, tuple(verdicts), accept_partial and verdict == PARTIAL, selected, tuple(problems),
+                         () if strict_waivers else tuple(stale))
+
+
+def _waive(verdict: BehaviourVerdict, records: list[dict[str, Any]], waivers: list[Waiver]) -> BehaviourVerdict:
+    """A failed behaviour becomes WAIVED when a valid waiver covers each of its failed cases."""
+    if verdict.status != FAIL:
+        return verdict
+    failed = [r["case"] for r in records if r["behaviour"] == verdict.behaviour and r["verdict"] in ("fail", "error")]
+    cover = {case: next((w for w in waivers if w.covers(verdict.behaviour, case)), None) for case in failed}
+    if None in cover.values():
+        return verdict
+    return BehaviourVerdict(verdict.behaviour, WAIVED, "; ".join(f"{case} failed, waived: {w}" for case, w in cover.items()))
+
+
+def _passing(waiver: Waiver, records: list[dict[str, Any]]) -> bool:
+    """Whether every case the waiver covers ran and passed."""
+    covered = [r for r in records if waiver.covers(r["behaviour"], r["case"])]
+    return bool(covered) and all(r["verdict"] == "pass" for r in covered)
 
 
 def _judge(behaviour: str, records: list[dict[str, Any]]) -> BehaviourVerdict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from .settings import Settings
 from .run import Run
 from .users import SIGNER, KeyStore, User, create_user
 from .waits import WaitTimeout
+from .waivers import Waiver
 
 log = logging.getLogger(__name__)
 EXIT_CLUSTER = 3
@@ -45,6 +47,8 @@ class K8sSecSession:
     results: list[dict[str, Any]] = field(default_factory=list)
     certification: Certification | None = None
     notes: list[str] = field(default_factory=list)
+    waivers: list[Waiver] = field(default_factory=list)
+    today: datetime.date | None = None  # the day waivers are judged on
 
 
 SESSION_KEY = pytest.StashKey[K8sSecSession]()

@@ -15,6 +15,8 @@ from .behaviours import BEHAVIOURS, parse_selection
 from .errors import K8sSecError
 from .profile import load_profile
 from .settings import DEFAULT_K8S_VERSION, PROVIDERS, Settings
+from .waivers import load_waivers
+from .waivers import today as waiver_day
 
 OPTIONS: list[tuple[str, dict]] = [
     ("--k8s-sec", dict(action="store_true", help="run the Kubernetes security conformance suite")),
@@ -30,6 +32,10 @@ OPTIONS: list[tuple[str, dict]] = [
     ("--k8s-sec-accept-partial", dict(action="store_true", default=None,
                                       help="exit 0 when no case failed but some required behaviours were not observed "
                                            "(the report then says PARTIAL)")),
+    ("--k8s-sec-waivers", dict(metavar="FILE", help="YAML file of waived failures (id, reason, owner, expires); "
+                               "an expired waiver fails the run")),
+    ("--k8s-sec-strict-waivers", dict(action="store_true", default=None,
+                                      help="also fail the run on a waiver whose cases pass now (it should be removed)")),
     ("--k8s-sec-cleanup", dict(action="store_true", default=None, help="only remove what earlier killed runs left on the cluster, then exit")),
     ("--k8s-sec-kind-image", dict(metavar="IMAGE", help="kind node image (default: pinned per Kubernetes version)")),
     ("--k8s-sec-kind-workers", dict(metavar="N", type=int, help="kind worker nodes (default 1)")),
@@ -80,6 +86,8 @@ def read_settings(config: pytest.Config) -> Settings:
         cleanup_only=bool(_option(config, "--k8s-sec-cleanup")),
         accept_partial=bool(_option(config, "--k8s-sec-accept-partial")),
         registry_mirror=_option(config, "--k8s-sec-registry-mirror") or None,
+        waivers=path("--k8s-sec-waivers"),
+        strict_waivers=bool(_option(config, "--k8s-sec-strict-waivers")),
     )
 
 
@@ -123,6 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = read_settings(config)
         profile = load_profile(settings.profile)
         selection = parse_selection(settings.behaviours)
+        waivers, today = load_waivers(settings.waivers), waiver_day()
         if settings.report_dir:
             _check_writable(settings.report_dir)
     except K8sSecError as exc:
@@ -130,7 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import fixtures, report
 
     _cleanup_on_sigterm(config)
-    session = fixtures.K8sSecSession(settings, profile, selection)
+    session = fixtures.K8sSecSession(settings, profile, selection, waivers=waivers, today=today)
     config.stash[fixtures.SESSION_KEY] = session
     config.pluginmanager.register(fixtures, "k8ssec-fixtures")
     config.pluginmanager.register(report.ReportPlugin(session), "k8ssec-report")

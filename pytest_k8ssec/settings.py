@@ -37,6 +37,8 @@ class Settings:
     cleanup_only: bool = False
     accept_partial: bool = False
     registry_mirror: str | None = None
+    waivers: Path | None = None
+    strict_waivers: bool = False
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:

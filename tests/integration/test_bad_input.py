@@ -130,3 +130,10 @@ def test_report_directory_not_writable(k8s_sec, tmp_path):
 def test_conflicting_options(k8s_sec, local_cluster):
     line = k8s_sec("--k8s-sec-cluster=local", f"--kubeconfig={local_cluster.layout.admin_kubeconfig}")
     assert "creates its own cluster: drop --kubeconfig" in line
+
+
+def test_malformed_waivers_file_names_the_entry(k8s_sec, tmp_path):
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers:\n  - {id: RBAC-2, reason: r, owner: o, expires: 2027-01-01}\n  - {id: NETPOL-2, reason: r}\n")
+    line = k8s_sec("--k8s-sec-cluster=local", f"--k8s-sec-waivers={waivers}")
+    assert "entry 2 (NETPOL-2): 'owner' is missing or empty" in line and str(waivers) in line

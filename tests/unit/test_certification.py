@@ -55,3 +55,4 @@ def test_a_certificate_for_selected_behaviours_says_so():
     result = certify([rec("RBAC-2", "pass")], ["RBAC-2"], {}, selected=True)
     assert result.lines() == ["CERTIFIED: every required behaviour was observed (1 pass) for the selected behaviours only: RBAC-2"]
     assert result.document()["selected_only"] is True
+

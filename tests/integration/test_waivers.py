@@ -1,0 +1,36 @@
+"""Waivers on a real run: a failure made by a negative control (an escalation verb the developer
+role grants) is waived, certifies while the waiver holds, and fails the run the day after its
+expiry. The day is set with K8SSEC_TODAY: the test controls the clock, it never waits."""
+
+from __future__ import annotations
+
+from controls import profile_with
+
+WAIVERS = """waivers:
+  - id: RBAC-2
+    reason: token requests for the CI robot, until the new role lands
+    owner: platform@example.com
+    expires: 2026-12-31
+"""
+
+
+def test_a_waived_failure_certifies_only_until_the_waiver_expires(suite, pytester, monkeypatch):
+    token = {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}
+    profile = profile_with(lambda d: d["developer_role"]["rules"].append(token))
+    waivers = pytester.path / "waivers.yaml"
+    waivers.write_text(WAIVERS)
+    args = ("--k8s-sec-behaviours=RBAC-2", f"--k8s-sec-waivers={waivers}", "-v")
+
+    monkeypatch.setenv("K8SSEC_TODAY", "2026-12-31")
+    valid = suite(*args, profile=profile)
+    assert valid.ret == 0, valid.stdout.str()[-3000:]
+    valid.stdout.fnmatch_lines(["*test_user_can_i_matches_profile?impersonation? FAILED*",
+                                "k8s-sec: CERTIFIED: * (1 waived)*",
+                                "k8s-sec:   RBAC-2 waived: *failed, waived: token requests for the CI robot, until the new "
+                                "role lands (owner platform@example.com, until 2026-12-31)*"])
+
+    monkeypatch.setenv("K8SSEC_TODAY", "2027-01-01")
+    expired = suite(*args, profile=profile)
+    assert expired.ret == 1
+    expired.stdout.fnmatch_lines(["k8s-sec: NOT CERTIFIED: RBAC-2, waivers *",
+                                  "k8s-sec:   waiver for RBAC-2 expired on 2026-12-31 (owner platform@example.com)*"])
