@@ -56,13 +56,17 @@ def check_alive(lay: Layout, state: State) -> None:
 
 
 def wait_started(name: str, lay: Layout, state: State) -> float:
-    """Wait until a component answers (the API server's readyz, containerd's socket, else its health URL); the seconds."""
+    """Wait until a component answers (the API server's readyz, containerd's socket, else its health URL, if
+    it has one: kube-proxy is seen working through the node); the seconds."""
+    url = components.HEALTH.get(name)
     if name == "kube-apiserver":
         check: Callable[[], bool] = lambda: api_ready(lay)  # noqa: E731
     elif name == "containerd":
         check = lay.containerd_socket.exists
+    elif url:
+        check = lambda: http_ok(url)  # noqa: E731
     else:
-        check = lambda: http_ok(components.HEALTH[name])  # noqa: E731
+        return 0.0
 
     def probe() -> bool:
         check_alive(lay, state)
