@@ -179,10 +179,9 @@ def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_admin, 
 @behaviour("PSP-2")
 def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, core, gate, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the restricted policy"
-    gate.grant(k8s_run, "app", gate.use_restricted)
     images = k8s_cluster.images
-    adm.wait_admitted(core, non_root_pod("nonroot", gate.namespace, images, service_account="app"),
-                      "the restricted grant to admit the non-root pod")
+    gate.grant(k8s_run, "app", gate.use_restricted,
+               until_admitted=non_root_pod("nonroot", gate.namespace, images, service_account="app"))
     root = non_root_pod("root", gate.namespace, images, service_account="app")
     root["spec"]["securityContext"] = {"runAsUser": 0}
     root["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
@@ -203,10 +202,9 @@ def test_restricted_policy_admits_non_root_but_not_privileged_or_root(k8s_run, c
 def test_restricted_policy_covers_ephemeral_containers(k8s_run, core, gate, k8s_cluster, k8s_evidence):
     """A debug container added to a running restricted pod is gated like the pod: root refused, compliant admitted."""
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy on UPDATE of pods/ephemeralcontainers"
-    gate.grant(k8s_run, "app", gate.use_restricted)
     images = k8s_cluster.images
     target = non_root_pod("debug-target", gate.namespace, images, service_account="app")
-    adm.wait_admitted(core, target, "the restricted grant to admit the non-root pod")
+    gate.grant(k8s_run, "app", gate.use_restricted, until_admitted=target)
     core.create_namespaced_pod(gate.namespace, target)
     compliant = {"name": "debug", "image": images.busybox_nonroot, "imagePullPolicy": images.pull_policy,
                  "command": ["sh"], "securityContext": copy.deepcopy(RESTRICTED_CONTAINER)}
@@ -288,12 +286,10 @@ def test_root_image_under_run_as_non_root_never_starts(core, hardened, k8s_clust
 @behaviour("EXC-1")
 def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy + RBAC `use` of the permissive policy by one service account"
-    gate.grant(k8s_run, "privileged-sa", gate.use_permissive)
-    images = k8s_cluster.images
-    # violates restricted (root, capabilities kept), within the namespace's baseline
-    adm.wait_admitted(core, pod("root", gate.namespace, images, service_account="privileged-sa"),
-                      "the exception to admit the root pod")
-    admitted, message = adm.admit(core, pod("root", gate.namespace, images))
+    # a root pod keeping its capabilities: it violates restricted, and stays within the namespace's baseline
+    root_as = lambda account: pod("root", gate.namespace, k8s_cluster.images, service_account=account)  # noqa: E731
+    gate.grant(k8s_run, "privileged-sa", gate.use_permissive, until_admitted=root_as("privileged-sa"))
+    admitted, message = adm.admit(core, root_as(None))
     assert not admitted, "the root pod was admitted with the default service account"
     assert adm.REJECTED_MESSAGE in message, message
 

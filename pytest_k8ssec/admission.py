@@ -256,16 +256,22 @@ class Gate:
         except WaitTimeout:
             pass
 
-    def grant(self, run: Run, account: str, use_role: str) -> None:
-        """Create a service account in the gated namespace (once) and let it use a policy through `use_role`."""
+    def grant(self, run: Run, account: str, use_role: str, until_admitted: dict[str, Any] | None = None) -> None:
+        """Create a service account in the gated namespace (once) and let it use a policy through `use_role`.
+
+        RBAC grants reach the admission authorizer after a short delay: with `until_admitted`,
+        wait until that pod (a dry run) is admitted.
+        """
         core = client.CoreV1Api(run.api)
         present = {sa.metadata.name for sa in core.list_namespaced_service_account(self.namespace).items}
-        if account in present:
-            return
-        core.create_namespaced_service_account(self.namespace, {"metadata": {"name": account},
-                                                                "automountServiceAccountToken": False})
-        run.create(rbac.binding(f"{account}-may-use", "Role", use_role, [rbac.service_account(account, self.namespace)],
-                                self.namespace))
+        if account not in present:
+            core.create_namespaced_service_account(self.namespace, {"metadata": {"name": account},
+                                                                    "automountServiceAccountToken": False})
+            run.create(rbac.binding(f"{account}-may-use", "Role", use_role,
+                                    [rbac.service_account(account, self.namespace)], self.namespace))
+        if until_admitted:
+            wait_for(f"the grant of {use_role} to {account} to admit pod {until_admitted['metadata']['name']}",
+                     lambda: admit(core, until_admitted), timeout=30, ready=lambda r: r[0])
 
 
 def make_gate(run: Run, base: str) -> Gate:
@@ -281,11 +287,6 @@ def make_gate(run: Run, base: str) -> Gate:
     run.create(rbac.role(gate.use_restricted, [rbac.use_rule(gate.restricted)], ns))
     run.create(rbac.role(gate.use_permissive, [rbac.use_rule(gate.permissive)], ns))
     return gate
-
-
-def wait_admitted(core: client.CoreV1Api, manifest: dict[str, Any], what: str) -> None:
-    """RBAC grants reach the admission authorizer after a short delay; retry the create until it is admitted."""
-    wait_for(what, lambda: admit(core, manifest), timeout=30, ready=lambda r: r[0])
 
 
 def create_gated_controllers(run: Run, gate: Gate, images: Images) -> None:
