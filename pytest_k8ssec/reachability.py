@@ -8,7 +8,8 @@ A dead server, an endpoint-less Service or a broken overlay time out just like a
 policy. So a "blocked" verdict needs a positive control: with no policy in force, every cell a
 case expects blocked must answer in this run, just before the case; after it, every server
 still serves on its ports (checked from inside the pod). A verdict needs STABLE_ROUNDS
-consecutive matching observations, so an enforcer that flaps does not pass on a lucky round.
+consecutive matching observations, started over STABLE_SECONDS where anything is blocked, so an
+enforcer that flaps does not pass on a lucky window.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 # so a cell seen blocked was one that answered in time just before.
 PROBE_TIMEOUT = 1
 STABLE_ROUNDS = 2     # consecutive observations that must agree with the expected table
+# ... and, where the table blocks anything, their probes must start over this span: a round sees a
+# cell blocked only as its probe starts (no SYN retransmission within PROBE_TIMEOUT), so an
+# enforcer up for less than this never passes.
+STABLE_SECONDS = 4.0
 WORKERS = 16          # source pods probed at once: more than the lab has, so a round costs one probe timeout
 EXEC_TIMEOUT = 30
 TOOLS = Tools()       # how probes call wget and timeout in the lab's pods
@@ -119,6 +124,7 @@ class Verdict:
     attempts: int
     seconds: float
     matching_rounds: int = 0                  # consecutive observations equal to the expected table, at the end
+    matching_seconds: float = 0.0             # from the start of the first of them to the start of the last
     control: Control | None = None
     not_serving: list[str] = field(default_factory=list)  # servers that stopped answering during the case
 
@@ -235,28 +241,31 @@ class Lab:
         return self._verdict(expected, timeout, "every client reaching the Services by DNS name")
 
     def _verdict(self, expected: TruthTable, timeout: float, what: str, control: Control | None = None) -> Verdict:
-        observed, rounds = self._poll(expected, timeout, what)
-        streak = len(rounds) - (max((i for i, ok in enumerate(rounds) if not ok), default=-1) + 1)
-        return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving())
+        seconds = STABLE_SECONDS if Outcome.BLOCKED in expected.cells.values() else 0.0
+        observed, rounds = self._poll(expected, timeout, what, stable_seconds=seconds)
+        streak, span = _streak(rounds)
+        return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving(), span)
 
-    def _poll(self, expected: TruthTable, timeout: float, what: str,
-              rounds_needed: int = STABLE_ROUNDS) -> tuple[TruthTable, list[bool]]:
-        """Observe until `rounds_needed` observations in a row equal `expected`, or time out: the last one, and each round's match.
+    def _poll(self, expected: TruthTable, timeout: float, what: str, rounds_needed: int = STABLE_ROUNDS,
+              stable_seconds: float = 0.0) -> tuple[TruthTable, list[tuple[bool, float]]]:
+        """Observe until `rounds_needed` observations in a row, started over `stable_seconds`, equal `expected`.
 
-        Probe errors are not something a policy change converges to: three observations with
-        errors in a row end the wait early.
+        Returns the last observation and each round's (match, start). Probe errors are not
+        something a policy change converges to: three observations with errors in a row end the
+        wait early.
         """
-        rounds: list[bool] = []
+        rounds: list[tuple[bool, float]] = []
         seen: list[TruthTable] = []
         with_errors: list[bool] = []
 
         def settled(observed: TruthTable) -> bool:
             seen.append(observed)
             wrong = len(wrong_cells(expected, observed))
-            rounds.append(not wrong)
+            rounds.append((not wrong, time.monotonic() - self.prober.seconds))
             log.debug("%s: round %d, %d cells wrong, %.2fs", what, len(rounds), wrong, self.prober.seconds)
             with_errors.append(any(o is Outcome.ERROR for o in observed.cells.values()))
-            return rounds[-rounds_needed:] == [True] * rounds_needed or with_errors[-3:] == [True] * 3
+            streak, span = _streak(rounds)
+            return (streak >= rounds_needed and span >= stable_seconds) or with_errors[-3:] == [True] * 3
 
         try:
             wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected),
@@ -291,8 +300,10 @@ class Lab:
             raise ProbeError("servers stopped answering on their own ports during the case, so its blocked cells prove "
                              "nothing: " + ", ".join(verdict.not_serving))
         assert not verdict.wrong, "reachability differs from the policies in force:\n" + self.explain(verdict)
-        assert verdict.matching_rounds >= STABLE_ROUNDS, (
-            f"the expected table was observed in {verdict.matching_rounds} round(s) only before the timeout "
+        blocks = Outcome.BLOCKED in verdict.expected.cells.values()
+        assert verdict.matching_rounds >= STABLE_ROUNDS and (verdict.matching_seconds >= STABLE_SECONDS or not blocks), (
+            f"the expected table was observed in {verdict.matching_rounds} round(s) started over "
+            f"{verdict.matching_seconds:.1f}s only before the timeout (a block must hold {STABLE_SECONDS:.0f}s) "
             f"({verdict.attempts} rounds in all): enforcement is not stable")
 
     def explain(self, verdict: Verdict) -> str:
@@ -333,6 +344,16 @@ def cluster_network_policies(api: client.ApiClient) -> list[str]:
             raise
         found += [f"{plural}.{group}/{item['metadata']['name']}" for item in items]
     return found
+
+
+def _streak(rounds: list[tuple[bool, float]]) -> tuple[int, float]:
+    """The matching rounds at the end, and the seconds from the start of the first of them to the start of the last."""
+    count = 0
+    for ok, _ in reversed(rounds):
+        if not ok:
+            break
+        count += 1
+    return (count, rounds[-1][1] - rounds[-count][1]) if count else (0, 0.0)
 
 
 def _copy(manifest: dict[str, Any]) -> dict[str, Any]:
