@@ -36,10 +36,11 @@ log = logging.getLogger(__name__)
 # Seconds one wget may take (busybox's timeout counts whole seconds); a dropping policy costs this
 # much per round. The positive control holds every cell to the same bound with no policy in force,
 # so a cell seen blocked was one that answered in time just before.
-PROBE_TIMEOUT = 1
+PROBE_TIMEOUT = 2     # seconds one wget may take: 1 s flakes on allowed cells under load (two runs at once)
+CONTROL_TIMEOUT = 1   # the positive control asks more: a cell must answer within this, before a case
 STABLE_ROUNDS = 2     # consecutive observations that must agree with the expected table
 # ... and, where the table blocks anything, their probes must start over this span: a round sees a
-# cell blocked only as its probe starts (no SYN retransmission within PROBE_TIMEOUT), so an
+# cell blocked only in the first second of its probe (the SYN and its one retransmission), so an
 # enforcer up for less than this never passes.
 STABLE_SECONDS = 4.0
 WORKERS = 16          # source pods probed at once: more than the lab has, so a round costs one probe timeout
@@ -59,14 +60,14 @@ class Prober:
     seconds: float = 0.0
     last: dict[Key, Observation] = field(default_factory=dict)
 
-    def observe(self, expected: TruthTable) -> TruthTable:
+    def observe(self, expected: TruthTable, timeout: int = PROBE_TIMEOUT) -> TruthTable:
         """The observed outcome of every cell `expected` has; a failed exec makes its cells ERROR."""
         by_source: dict[str, list[ProbeTarget]] = {}
         for source, destination, port in expected.keys():
             by_source.setdefault(source, []).append(ProbeTarget(destination, port, self.addresses[destination]))
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            parts = list(pool.map(lambda item: self._probe_from(*item), by_source.items()))
+            parts = list(pool.map(lambda item: self._probe_from(*item, timeout=timeout), by_source.items()))
         self.seconds = time.monotonic() - started
         observed = expected.empty_like()
         self.last = {}
@@ -86,9 +87,10 @@ class Prober:
         return [f"{target.id} ({seen.detail})" for _, results in parts for target, seen in results.items()
                 if seen.outcome is not Outcome.ALLOWED]
 
-    def _probe_from(self, source: str, targets: list[ProbeTarget]) -> tuple[str, dict[ProbeTarget, Observation]]:
+    def _probe_from(self, source: str, targets: list[ProbeTarget],
+                    timeout: int = PROBE_TIMEOUT) -> tuple[str, dict[ProbeTarget, Observation]]:
         pod_ = next(p for p in self.model.pods if p.short == source)
-        script = probe_script(targets, PROBE_TIMEOUT, self.tools)
+        script = probe_script(targets, timeout, self.tools)
         try:
             code, output = exec_in(self.api, self.model.real_name(pod_.namespace), pod_.name, ["sh", "-c", script],
                                    timeout=EXEC_TIMEOUT)
@@ -217,7 +219,8 @@ class Lab:
         control = None
         if blocked.cells and control_first:
             self.enforce([])
-            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1)[0])
+            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1,
+                                                  probe_timeout=CONTROL_TIMEOUT)[0])
             if control.unanswered:
                 return Verdict(expected, expected.empty_like(), 0, 0.0, control=control)
         self.enforce(policies)
@@ -247,7 +250,7 @@ class Lab:
         return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving(), span)
 
     def _poll(self, expected: TruthTable, timeout: float, what: str, rounds_needed: int = STABLE_ROUNDS,
-              stable_seconds: float = 0.0) -> tuple[TruthTable, list[tuple[bool, float]]]:
+              stable_seconds: float = 0.0, probe_timeout: int = PROBE_TIMEOUT) -> tuple[TruthTable, list[tuple[bool, float]]]:
         """Observe until `rounds_needed` observations in a row, started over `stable_seconds`, equal `expected`.
 
         Returns the last observation and each round's (match, start). Probe errors are not
@@ -268,7 +271,7 @@ class Lab:
             return (streak >= rounds_needed and span >= stable_seconds) or with_errors[-3:] == [True] * 3
 
         try:
-            wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected),
+            wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected, probe_timeout),
                           timeout=timeout, ready=settled, interval=0.1)
         except WaitTimeout:
             pass
