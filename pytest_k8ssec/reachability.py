@@ -247,7 +247,8 @@ class Lab:
         seconds = STABLE_SECONDS if Outcome.BLOCKED in expected.cells.values() else 0.0
         observed, rounds = self._poll(expected, timeout, what, stable_seconds=seconds)
         streak, span = _streak(rounds)
-        return Verdict(expected, observed, len(rounds), self.prober.seconds, streak, control, self.prober.not_serving(), span)
+        return Verdict(expected, observed, len(rounds), self.prober.seconds, matching_rounds=streak, matching_seconds=span,
+                       control=control, not_serving=self.prober.not_serving())
 
     def _poll(self, expected: TruthTable, timeout: float, what: str, rounds_needed: int = STABLE_ROUNDS,
               stable_seconds: float = 0.0, probe_timeout: int = PROBE_TIMEOUT) -> tuple[TruthTable, list[tuple[bool, float]]]:
