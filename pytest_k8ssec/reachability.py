@@ -33,9 +33,6 @@ from .run import Run
 from .waits import WaitTimeout, wait_counting, wait_for
 
 log = logging.getLogger(__name__)
-# Seconds one wget may take (busybox's timeout counts whole seconds); a dropping policy costs this
-# much per round. The positive control holds every cell to the same bound with no policy in force,
-# so a cell seen blocked was one that answered in time just before.
 PROBE_TIMEOUT = 2     # seconds one wget may take: 1 s flakes on allowed cells under load (two runs at once)
 CONTROL_TIMEOUT = 1   # the positive control asks more: a cell must answer within this, before a case
 STABLE_ROUNDS = 2     # consecutive observations that must agree with the expected table
