@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import pytest
 from kubernetes import client
 
+from .access import Discovery, subject_can_i
 from .certification import Certification
 from . import rbac
 from .cleanup import remove_leftovers
@@ -29,7 +30,7 @@ from .report import EVIDENCE_KEY
 from .settings import Settings
 from .run import Run
 from .users import SIGNER, KeyStore, User, create_user
-from .waits import WaitTimeout
+from .waits import WaitTimeout, wait_for
 from .waivers import Waiver
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,21 @@ def tenancy(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandl
     k8s_run.create(rbac.role(role_name, k8s_profile.developer_rules, None if cluster_scoped else tenant))
     binding_name = k8s_run.name("developer-binding")
     k8s_run.create(rbac.binding(binding_name, role_kind, role_name, [rbac.group(k8s_profile.developer_group)], tenant))
+    _await_binding(k8s_admin, k8s_profile, tenant)
     return Tenancy(tenant, other, role_name, role_kind, binding_name, k8s_profile.developer_group, k8s_profile.developer_rules)
+
+
+def _await_binding(admin: client.ApiClient, profile: Profile, tenant: str) -> None:
+    """Wait until the authorizer's cache holds the new role and binding, so no case asks before it does.
+
+    A group member's first granted resource stands for all of them (a role arrives whole). A
+    binding that never takes effect is left for RBAC-1 to report with its matrix.
+    """
+    base, _, sub = profile.developer_rules[0]["resources"][0].partition("/")
+    q = Discovery(admin).question("create", base, sub, tenant)
+    with contextlib.suppress(WaitTimeout):
+        wait_for("the developer role binding to reach the authorizer",
+                 lambda: subject_can_i(admin, q, "k8ssec-any-member", [profile.developer_group]), timeout=15)
 
 
 @pytest.fixture(scope="session")
