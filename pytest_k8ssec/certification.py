@@ -39,6 +39,7 @@ class BehaviourVerdict:
     behaviour: str
     status: str
     why: str = ""
+    waived_cases: tuple[tuple[str, str], ...] = ()  # (case, the waiver that covers its failure)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ class Certification:
 
     def document(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "partial_accepted": self.partial_accepted, "selected_only": self.selected,
-                "behaviours": {b.behaviour: {"status": b.status, "why": b.why} for b in self.behaviours},
+                "behaviours": {b.behaviour: {"status": b.status, "why": b.why, **({"waived_cases": dict(b.waived_cases)}
+                                                                                if b.waived_cases else {})}
+                               for b in self.behaviours},
                 "waivers": {"problems": list(self.waiver_problems), "notes": list(self.waiver_notes)}}
 
 
@@ -129,7 +132,8 @@ def _waive(verdict: BehaviourVerdict, records: list[dict[str, Any]], waivers: li
     cover = {case: next((w for w in waivers if w.covers(verdict.behaviour, case)), None) for case in failed}
     if None in cover.values():
         return verdict
-    return BehaviourVerdict(verdict.behaviour, WAIVED, "; ".join(f"{case} failed, waived: {w}" for case, w in cover.items()))
+    return BehaviourVerdict(verdict.behaviour, WAIVED, "; ".join(f"{case} failed, waived: {w}" for case, w in cover.items()),
+                            tuple((case, str(w)) for case, w in cover.items()))
 
 
 def _passing(waiver: Waiver, records: list[dict[str, Any]]) -> bool:

@@ -12,7 +12,7 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from kubernetes import client
@@ -50,6 +50,7 @@ class K8sSecSession:
     notes: list[str] = field(default_factory=list)
     waivers: list[Waiver] = field(default_factory=list)
     today: datetime.date | None = None  # the day waivers are judged on
+    junit_property: Callable[[str, object], None] | None = None  # pytest's record_testsuite_property
 
 
 SESSION_KEY = pytest.StashKey[K8sSecSession]()
@@ -122,6 +123,13 @@ def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator
         remaining = run.finish()
         if remaining:
             k8s_session.notes.append(f"run {run.id} could not remove: {', '.join(remaining)}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _k8s_junit_properties(request: pytest.FixtureRequest, k8s_session: K8sSecSession) -> None:
+    """Hand the report pytest's suite-level JUnit properties: the verdict and each behaviour's controls go there."""
+    if request.config.pluginmanager.has_plugin("junitxml"):
+        k8s_session.junit_property = request.getfixturevalue("record_testsuite_property")
 
 
 @pytest.fixture(scope="session")

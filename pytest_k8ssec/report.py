@@ -6,6 +6,7 @@ the verdict's lines in the terminal summary. A run that is not certified exits n
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 
 from .behaviours import BEHAVIOURS
 from .certification import NOT_CERTIFIED, NotApplicable, certify
+from .controls import Control, Mapping, frameworks, mappings
+from .sarif import sarif_log
 
 EVIDENCE_KEY = pytest.StashKey[dict]()
 
@@ -47,8 +50,11 @@ class ReportPlugin:
         if verdict is None or behaviour is None:
             return
         evidence = item.stash.get(EVIDENCE_KEY, {})
+        path, line, _ = item.location
         record = {
             "case": item.nodeid.split("::", 1)[-1],
+            "file": path if not path.startswith("..") else str(item.path),  # within the rootdir, or absolute
+            "line": (line or 0) + 1,
             "behaviour": behaviour,
             "title": BEHAVIOURS.get(behaviour, ""),
             "mechanism": evidence.get("mechanism", ""),
@@ -56,11 +62,12 @@ class ReportPlugin:
             "evidence": {k: v for k, v in evidence.items() if k != "mechanism"},
         }
         if verdict in ("fail", "error"):
-            record["failure"] = str(report.longrepr.reprcrash.message if hasattr(report.longrepr, "reprcrash") else report.longrepr)[:2000]
+            record["failure"] = str(report.longrepr.reprcrash.message if hasattr(report.longrepr, "reprcrash") else report.longrepr)
         if verdict in ("skip", "n/a") and isinstance(report.longrepr, tuple):
             record["reason"] = report.longrepr[2].removeprefix("Skipped: ")
         self.session.results = [r for r in self.session.results if r["case"] != record["case"]] + [record]
-        report.user_properties += [("behaviour", behaviour), ("mechanism", record["mechanism"]), ("verdict", verdict)]
+        if _junit_family(item.config) == "xunit1":  # xunit2's schema has no properties in a testcase
+            report.user_properties += [("behaviour", behaviour), ("mechanism", record["mechanism"]), ("verdict", verdict)]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The cluster used, and one line per note (leftovers removed, objects that would not go)."""
@@ -76,6 +83,7 @@ class ReportPlugin:
             for line in certification.lines():
                 terminalreporter.write_line(f"k8s-sec: {line}", bold=True, red=certification.verdict == NOT_CERTIFIED)
 
+    @pytest.hookimpl(tryfirst=True)  # before --junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Judge the run; a run that is not certified exits non-zero even when no case failed."""
         required = sorted(self.session.selection or BEHAVIOURS, key=list(BEHAVIOURS).index)
@@ -92,6 +100,10 @@ class ReportPlugin:
         if (certification.verdict != NOT_CERTIFIED and session.exitstatus == pytest.ExitCode.TESTS_FAILED and failed
                 and session.testsfailed == len(failed) and all(r["behaviour"] in waived for r in failed)):
             session.exitstatus = pytest.ExitCode.OK  # every failure is waived: the run is certified
+        if self.session.junit_property:
+            self.session.junit_property("k8s-sec.verdict", certification.verdict)
+            for b in certification.behaviours:
+                self.session.junit_property(f"k8s-sec.{b.behaviour}", f"{b.status}; controls: {mappings()[b.behaviour]}")
         directory = self.session.settings.report_dir
         if directory is None or not self.session.results:
             return
@@ -99,6 +111,7 @@ class ReportPlugin:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "k8s-sec-report.json").write_text(json.dumps(data, indent=2, default=str))
         (directory / "k8s-sec-report.md").write_text(render_markdown(data))
+        (directory / "k8s-sec-report.sarif").write_text(json.dumps(sarif_log(data), indent=2))
 
     def document(self) -> dict[str, Any]:
         handle = self.session.handle
@@ -112,10 +125,21 @@ class ReportPlugin:
                 "netpol_enforcer": handle.netpol_enforcer if handle else None,
                 "details": {k: str(v) if isinstance(v, Path) else v for k, v in handle.details.items()} if handle else {},
             },
+            "controls": {"frameworks": frameworks(),
+                         "behaviours": {b: _controls(b) for b in self.session.certification.document()["behaviours"]}},
             "summary": _summary(self.session.results),
             "notes": self.session.notes,
             "cases": self.session.results,
         }
+
+
+def _junit_family(config: pytest.Config) -> str | None:
+    return config.getini("junit_family") if config.pluginmanager.has_plugin("junitxml") else None
+
+
+def _controls(behaviour: str) -> dict[str, Any]:
+    mapping = mappings()[behaviour]
+    return ({"controls": [dataclasses.asdict(c) for c in mapping.controls]} if mapping.controls else {"none": mapping.none})
 
 
 def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
@@ -152,6 +176,14 @@ def render_markdown(data: dict[str, Any]) -> str:
         detail = r.get("failure") or r.get("reason") or "; ".join(f"{k}: {v}" for k, v in r["evidence"].items())
         detail = detail.replace("|", "\\|").replace("\n", " ")[:300]
         lines.append(f"| {r['behaviour']} | `{r['case']}` | {r['mechanism']} | **{r['verdict']}** | {detail} |")
+    controls = data.get("controls")
+    if controls:
+        lines += ["", "## Controls", "", "What each behaviour's verdict is evidence for (partial: it covers part of the control).",
+                  "", "| Behaviour | Status | Controls |", "|---|---|---|"]
+        for behaviour, entry in controls["behaviours"].items():
+            named = Mapping(tuple(Control(**c) for c in entry.get("controls", [])), entry.get("none", ""))
+            lines.append(f"| {behaviour} | {certification['behaviours'][behaviour]['status']} | {named} |")
+        lines += ["", "Sources: " + "; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items())]
     if data["notes"]:
         lines += ["", "## Notes", *[f"- {n}" for n in data["notes"]]]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,8 @@
 import pytest
 
 from pytest_k8ssec.certification import certify
-from pytest_k8ssec.report import render_markdown
+from pytest_k8ssec.controls import frameworks
+from pytest_k8ssec.report import _controls, render_markdown
 
 
 def _report(records: list[dict], required: list[str], **kw) -> dict:
@@ -28,3 +29,13 @@ def test_markdown_report_of_a_run_that_saw_too_little_says_so_first(accept, firs
     lines = render_markdown(_report(records, ["RBAC-2", "AUDIT-1"], accept_partial=accept)).splitlines()
     assert lines[2] == first
     assert lines[4] == "- AUDIT-1: not observed: test_a skipped: no log"
+
+
+def test_markdown_report_names_the_controls_of_each_behaviour():
+    record = {"case": "test_x", "behaviour": "NETPOL-2", "mechanism": "", "verdict": "pass", "evidence": {}}
+    data = _report([record], ["NETPOL-2"])
+    data["controls"] = {"frameworks": frameworks(), "behaviours": {"NETPOL-2": _controls("NETPOL-2")}}
+    text = render_markdown(data)
+    assert ("| NETPOL-2 | pass | CIS 5.3.1 Ensure that the CNI in use supports NetworkPolicies; "
+            "NSA Network separation and hardening: Network policies (partial) |") in text
+    assert "CIS: CIS Kubernetes Benchmark v1.10.0" in text

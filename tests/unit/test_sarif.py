@@ -1,0 +1,49 @@
+"""SARIF from a stored report: valid against the OASIS 2.1.0 schema, with what code scanning needs."""
+
+import datetime
+
+import jsonschema
+
+from pytest_k8ssec.certification import certify
+from pytest_k8ssec.sarif import sarif_log
+from pytest_k8ssec.waivers import Waiver
+
+WAIVER = Waiver("RBAC-2", "the new role lands in January", "platform@example.com", datetime.date(2026, 12, 31))
+
+
+def _document() -> dict:
+    records = [
+        {"case": "test_netpol.py::test_deny", "file": "/site/conformance/test_netpol.py", "line": 83, "behaviour": "NETPOL-2",
+         "mechanism": "NetworkPolicy", "verdict": "fail", "evidence": {"cells": 12}, "failure": "reachability differs"},
+        {"case": "test_rbac.py::test_can_i[sar]", "file": "conformance/test_rbac.py", "line": 62, "behaviour": "RBAC-2",
+         "mechanism": "SAR", "verdict": "fail", "evidence": {}, "failure": "can-i differs"},
+        {"case": "test_audit.py::test_log", "file": "conformance/test_audit.py", "line": 10, "behaviour": "AUDIT-1",
+         "mechanism": "", "verdict": "skip", "evidence": {}, "reason": "no audit log"},
+        {"case": "test_rbac.py::test_role", "file": "conformance/test_rbac.py", "line": 35, "behaviour": "RBAC-1",
+         "mechanism": "RoleBinding", "verdict": "pass", "evidence": {}},
+    ]
+    certification = certify(records, ["RBAC-1", "RBAC-2", "AUDIT-1", "NETPOL-2"], {}, waivers=[WAIVER],
+                            today=datetime.date(2026, 12, 1))
+    return {"certification": certification.document(), "profile": "seeds-lab", "cases": records,
+            "cluster": {"provider": "local", "version": "v1.37.2", "netpol_enforcer": "kube-router"}}
+
+
+def test_sarif_validates_against_the_schema(sarif_schema):
+    jsonschema.validate(sarif_log(_document()), sarif_schema)
+
+
+def test_a_rule_per_behaviour_and_a_result_per_finding():
+    run = sarif_log(_document())["runs"][0]
+    rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert rules == ["RBAC-1", "RBAC-2", "AUDIT-1", "NETPOL-2"]
+    assert "CIS 5.3.1" in run["tool"]["driver"]["rules"][3]["fullDescription"]["text"]
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    assert set(by_rule) == {"NETPOL-2", "RBAC-2", "AUDIT-1"}, "a passing case is no finding"
+    assert by_rule["NETPOL-2"]["level"] == "error" and "suppressions" not in by_rule["NETPOL-2"]
+    assert by_rule["NETPOL-2"]["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "file:///site/conformance/test_netpol.py"}
+    assert by_rule["RBAC-2"]["suppressions"] == [{"kind": "external", "status": "accepted", "justification":
+                                                  "the new role lands in January (owner platform@example.com, until 2026-12-31)"}]
+    assert by_rule["AUDIT-1"]["level"] == "warning" and "not observed: no audit log" in by_rule["AUDIT-1"]["message"]["text"]
+    assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in run["results"])
+    assert run["properties"]["certification"] == "not certified"
