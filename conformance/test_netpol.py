@@ -44,7 +44,8 @@ class NetLab:
                         attempts=verdict.attempts, matrix_seconds=round(verdict.seconds, 2),
                         probes=self.lab.prober.probes,
                         positive_control=len(verdict.control.expected.cells) if verdict.control else 0,
-                        cluster_policies=", ".join(self.lab.cluster_policies) or "none")
+                        cluster_policies=", ".join(self.lab.cluster_policies) or "none",
+                        table={"expected": verdict.expected.document(), "observed": verdict.observed.document()})
         self.lab.judge(verdict)
 
 
@@ -75,7 +76,8 @@ def test_no_policy_every_client_reaches_nginx(netlab, k8s_evidence):
     verdict = netlab.lab.check_service_names(netlab.timeout)
     names = sorted({netlab.lab.prober.addresses[destination] for _, destination, _ in verdict.expected.keys()})
     k8s_evidence.update(service_names=", ".join(names), service_name_cells=len(verdict.expected.cells),
-                        service_name_attempts=verdict.attempts)
+                        service_name_attempts=verdict.attempts,
+                        service_name_table={"expected": verdict.expected.document(), "observed": verdict.observed.document()})
     netlab.lab.judge(verdict)
 
 

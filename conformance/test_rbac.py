@@ -44,7 +44,7 @@ def test_developer_role_grants_group_members_in_tenant_only(tenancy, k8s_admin, 
                 q = discovery.question("create", base, sub, tenancy.namespaces[scope])
                 rows.append((f"create {resource} in {scope}", scope == "tenant", subject_can_i(k8s_admin, q, *member)))
     matrix = Matrix(rows)
-    k8s_evidence["checked"] = len(rows)
+    k8s_evidence.update(checked=len(rows), matrix=matrix.document())
     assert not matrix.mismatches, "group member's rights differ from the role:\n" + matrix.render()
 
 
@@ -75,7 +75,7 @@ def test_user_can_i_matches_profile(method, request, tenancy, k8s_admin, k8s_pro
                                  "impersonation": "SelfSubjectAccessReview with Impersonate-User/Group",
                                  "subjectaccessreview": "SubjectAccessReview"}[method]
     matrix = _matrix(k8s_profile.access_before, tenancy, discovery, ask)
-    k8s_evidence["checked"] = len(matrix.rows)
+    k8s_evidence.update(checked=len(matrix.rows), matrix=matrix.document())
     assert not matrix.mismatches, f"can-i answers ({method}) differ from the profile:\n" + matrix.render()
 
 
@@ -95,7 +95,7 @@ def test_user_rights_end_at_the_tenant_namespace(tenancy, k8s_admin, k8s_profile
     cases = [*k8s_profile.access_before, *k8s_profile.access_after]
     questions = [discovery.for_case(c, tenancy.namespaces) for c in cases]
     matrix = confinement(k8s_admin, questions, namespaces, k8s_profile.user_name, k8s_profile.user_groups)
-    k8s_evidence["checked"] = f"{len(matrix.rows)} answers in {len(namespaces)} namespaces"
+    k8s_evidence.update(checked=f"{len(matrix.rows)} answers in {len(namespaces)} namespaces", matrix=matrix.document())
     assert not matrix.mismatches, ("the developers have rights outside the tenant namespace:\n"
                                    + matrix.render(only_mismatches=True))
 
@@ -132,10 +132,11 @@ def test_role_update_takes_effect_without_restart(tenancy, k8s_user, k8s_admin, 
             timeout=30, ready=lambda m: not m.mismatches)
     except AssertionError:
         matrix = _matrix(k8s_profile.access_after, tenancy, discovery, lambda q: self_can_i(api, q))
+        k8s_evidence["matrix"] = matrix.document()
         pytest.fail("after the role update, can-i answers differ from the profile:\n" + matrix.render(), pytrace=False)
     finally:
         patch(tenancy.role_name, {"rules": original})
-    k8s_evidence["attempts"] = attempts
+    k8s_evidence.update(attempts=attempts, matrix=matrix.document())
 
 
 @behaviour("RBAC-4")

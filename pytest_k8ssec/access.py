@@ -172,6 +172,10 @@ class Matrix:
     def mismatches(self) -> list[tuple[str, bool, bool]]:
         return [row for row in self.rows if row[1] != row[2]]
 
+    def document(self) -> list[dict[str, str]]:
+        """Every answer, for the report's evidence (and a later run's baseline diff)."""
+        return [{"can-i": label, "expected": _yn(expected), "observed": _yn(observed)} for label, expected, observed in self.rows]
+
     def render(self, only_mismatches: bool = False) -> str:
         rows = self.mismatches if only_mismatches else self.rows
         width = max(len(label) for label, _, _ in rows)

@@ -51,6 +51,8 @@ class K8sSecSession:
     waivers: list[Waiver] = field(default_factory=list)
     today: datetime.date | None = None  # the day waivers are judged on
     junit_property: Callable[[str, object], None] | None = None  # pytest's record_testsuite_property
+    baseline: dict[str, Any] | None = None       # an earlier run's report (--k8s-sec-baseline)
+    comparison: dict[str, Any] | None = None     # what changed since it
 
 
 SESSION_KEY = pytest.StashKey[K8sSecSession]()

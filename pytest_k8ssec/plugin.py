@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from .baseline import load_baseline
 from .behaviours import BEHAVIOURS, parse_selection
 from .errors import K8sSecError
 from .profile import load_profile
@@ -23,7 +24,7 @@ OPTIONS: list[tuple[str, dict]] = [
     ("--k8s-sec-cluster", dict(choices=PROVIDERS, help="which cluster: auto (default), local, kind or existing")),
     ("--context", dict(metavar="NAME", help="kubeconfig context of an existing cluster")),
     ("--k8s-sec-profile", dict(metavar="FILE", help="YAML profile of what the cluster must enforce (default: the seeds' lab)")),
-    ("--k8s-sec-report", dict(metavar="DIR", help="write the certification report (JSON and Markdown) to DIR")),
+    ("--k8s-sec-report", dict(metavar="DIR", help="write the certification report (JSON, Markdown and SARIF) to DIR")),
     ("--k8s-sec-keep-cluster", dict(action="store_true", default=None, help="keep a cluster the plugin created, and reuse it next run")),
     ("--k8s-sec-allow-cluster-changes", dict(action="store_true", default=None,
                                              help="allow cluster-scoped changes on a cluster the plugin did not create")),
@@ -36,6 +37,8 @@ OPTIONS: list[tuple[str, dict]] = [
                                "an expired waiver fails the run")),
     ("--k8s-sec-strict-waivers", dict(action="store_true", default=None,
                                       help="also fail the run on a waiver whose cases pass now (it should be removed)")),
+    ("--k8s-sec-baseline", dict(metavar="REPORT_JSON", help="compare with an earlier run's k8s-sec-report.json; "
+                                "a case that passed there and does not now fails the run")),
     ("--k8s-sec-cleanup", dict(action="store_true", default=None, help="only remove what earlier killed runs left on the cluster, then exit")),
     ("--k8s-sec-kind-image", dict(metavar="IMAGE", help="kind node image (default: pinned per Kubernetes version)")),
     ("--k8s-sec-kind-workers", dict(metavar="N", type=int, help="kind worker nodes (default 1)")),
@@ -88,6 +91,7 @@ def read_settings(config: pytest.Config) -> Settings:
         registry_mirror=_option(config, "--k8s-sec-registry-mirror") or None,
         waivers=path("--k8s-sec-waivers"),
         strict_waivers=bool(_option(config, "--k8s-sec-strict-waivers")),
+        baseline=path("--k8s-sec-baseline"),
     )
 
 
@@ -132,6 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = load_profile(settings.profile)
         selection = parse_selection(settings.behaviours)
         waivers, today = load_waivers(settings.waivers), waiver_day()
+        baseline = load_baseline(settings.baseline) if settings.baseline else None
         if settings.report_dir:
             _check_writable(settings.report_dir)
     except K8sSecError as exc:
@@ -139,7 +144,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import fixtures, report
 
     _cleanup_on_sigterm(config)
-    session = fixtures.K8sSecSession(settings, profile, selection, waivers=waivers, today=today)
+    session = fixtures.K8sSecSession(settings, profile, selection, waivers=waivers, today=today, baseline=baseline)
     config.stash[fixtures.SESSION_KEY] = session
     config.pluginmanager.register(fixtures, "k8ssec-fixtures")
     config.pluginmanager.register(report.ReportPlugin(session), "k8ssec-report")

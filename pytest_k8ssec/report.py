@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from .baseline import SCHEMA, baseline_lines, compare, regressions
 from .behaviours import BEHAVIOURS
 from .certification import NOT_CERTIFIED, NotApplicable, certify
-from .controls import Control, Mapping, frameworks, mappings
+from .controls import frameworks, mappings
+from .render import render_markdown
 from .sarif import sarif_log
 
 EVIDENCE_KEY = pytest.StashKey[dict]()
@@ -82,6 +84,9 @@ class ReportPlugin:
         if certification:
             for line in certification.lines():
                 terminalreporter.write_line(f"k8s-sec: {line}", bold=True, red=certification.verdict == NOT_CERTIFIED)
+        if self.session.comparison:
+            for line in baseline_lines(self.session.comparison):
+                terminalreporter.write_line(f"k8s-sec: {line}", bold=True, red=line.startswith("  REGRESSED"))
 
     @pytest.hookimpl(tryfirst=True)  # before --junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -100,6 +105,11 @@ class ReportPlugin:
         if (certification.verdict != NOT_CERTIFIED and session.exitstatus == pytest.ExitCode.TESTS_FAILED and failed
                 and session.testsfailed == len(failed) and all(r["behaviour"] in waived for r in failed)):
             session.exitstatus = pytest.ExitCode.OK  # every failure is waived: the run is certified
+        data = self.document()
+        if self.session.baseline is not None:
+            data["since_baseline"] = self.session.comparison = compare(self.session.baseline, data)
+            if regressions(self.session.comparison):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.session.junit_property:
             self.session.junit_property("k8s-sec.verdict", certification.verdict)
             for b in certification.behaviours:
@@ -107,7 +117,6 @@ class ReportPlugin:
         directory = self.session.settings.report_dir
         if directory is None or not self.session.results:
             return
-        data = self.document()
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "k8s-sec-report.json").write_text(json.dumps(data, indent=2, default=str))
         (directory / "k8s-sec-report.md").write_text(render_markdown(data))
@@ -116,6 +125,7 @@ class ReportPlugin:
     def document(self) -> dict[str, Any]:
         handle = self.session.handle
         return {
+            "schema": SCHEMA,
             "certification": self.session.certification.document(),
             "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "profile": self.session.profile.name,
@@ -147,43 +157,3 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
     for record in results:
         summary[record["verdict"]] = summary.get(record["verdict"], 0) + 1
     return summary
-
-
-def render_markdown(data: dict[str, Any]) -> str:
-    cluster = data["cluster"]
-    certification = data["certification"]
-    short = [f"- {b}: {v['status']}: {v['why']}" for b, v in certification["behaviours"].items()
-             if v["status"] in ("fail", "waived", "not observed", "not applicable")]
-    short += [f"- {line}" for key in ("problems", "notes") for line in certification.get("waivers", {}).get(key, [])]
-    lines = [
-        "# Kubernetes security certification report",
-        "",
-        f"**Verdict: {certification['verdict'].upper()}**"
-        + (" (a partial certification, accepted with --k8s-sec-accept-partial)" if certification["partial_accepted"] else "")
-        + (" (for the selected behaviours only: " + ", ".join(certification["behaviours"]) + ")"
-           if certification.get("selected_only") else ""),
-        "",
-        *([*short, ""] if short else []),
-        f"- Cluster: {cluster['provider']} {cluster['version']} (NetworkPolicy: {cluster['netpol_enforcer'] or 'unknown'})",
-        f"- Profile: {data['profile']}",
-        f"- Generated: {data['generated']}",
-        "- Summary: " + ", ".join(f"{n} {v}" for v, n in sorted(data["summary"].items())),
-        "",
-        "| Behaviour | Case | Mechanism | Verdict | Evidence |",
-        "|---|---|---|---|---|",
-    ]
-    for r in sorted(data["cases"], key=lambda r: (r["behaviour"], r["case"])):
-        detail = r.get("failure") or r.get("reason") or "; ".join(f"{k}: {v}" for k, v in r["evidence"].items())
-        detail = detail.replace("|", "\\|").replace("\n", " ")[:300]
-        lines.append(f"| {r['behaviour']} | `{r['case']}` | {r['mechanism']} | **{r['verdict']}** | {detail} |")
-    controls = data.get("controls")
-    if controls:
-        lines += ["", "## Controls", "", "What each behaviour's verdict is evidence for (partial: it covers part of the control).",
-                  "", "| Behaviour | Status | Controls |", "|---|---|---|"]
-        for behaviour, entry in controls["behaviours"].items():
-            named = Mapping(tuple(Control(**c) for c in entry.get("controls", [])), entry.get("none", ""))
-            lines.append(f"| {behaviour} | {certification['behaviours'][behaviour]['status']} | {named} |")
-        lines += ["", "Sources: " + "; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items())]
-    if data["notes"]:
-        lines += ["", "## Notes", *[f"- {n}" for n in data["notes"]]]
-    return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from . import __version__
 from .behaviours import BEHAVIOURS
 from .certification import NOT_OBSERVED, WAIVED
 from .controls import mappings
+from .render import scalar_evidence
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -65,7 +66,7 @@ def _result(record: dict[str, Any], behaviour: dict[str, Any], index: int) -> di
         "ruleIndex": index,
         "level": "warning" if skipped else "error",
         "message": {"text": "\n".join([text, *([f"Mechanism: {record['mechanism']}"] if record["mechanism"] else []),
-                                          *(f"{k}: {v}" for k, v in record["evidence"].items())])},
+                                          *(f"{k}: {v}" for k, v in scalar_evidence(record))])},
         "locations": [{
             "physicalLocation": {"artifactLocation": _artifact(record["file"]), "region": {"startLine": record["line"]}},
             "logicalLocations": [{"name": record["case"], "kind": "function"}],

@@ -39,6 +39,7 @@ class Settings:
     registry_mirror: str | None = None
     waivers: Path | None = None
     strict_waivers: bool = False
+    baseline: Path | None = None
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:

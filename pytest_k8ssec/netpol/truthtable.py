@@ -52,6 +52,10 @@ class TruthTable:
         every = ((s, d, p) for p in self.ports for s in self.sources for d in self.destinations)
         return [key for key in every if key in self.cells]
 
+    def document(self) -> dict[str, str]:
+        """Every set cell as "source -> destination port P": outcome, for the report's evidence."""
+        return {f"{s} -> {d} port {p}": self.cells[(s, d, p)].name for s, d, p in self.keys()}
+
     def render(self) -> str:
         """One table per port: '.' allowed, 'X' blocked, '?' error, blank where not probed."""
         return "\n\n".join(

@@ -4,7 +4,8 @@ import pytest
 
 from pytest_k8ssec.certification import certify
 from pytest_k8ssec.controls import frameworks
-from pytest_k8ssec.report import _controls, render_markdown
+from pytest_k8ssec.render import render_markdown
+from pytest_k8ssec.report import _controls
 
 
 def _report(records: list[dict], required: list[str], **kw) -> dict:
