@@ -1,4 +1,4 @@
-"""Drive the local cluster by hand: `python -m pytest_k8ssec.local build|up|status|down`."""
+"""Drive the local cluster by hand: `python -m pytest_k8ssec.local build|up|status|upgrade --to VERSION|down`."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from ..settings import cache_dir
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_k8ssec.local", description=__doc__)
-    parser.add_argument("command", choices=["build", "up", "status", "down"])
+    parser.add_argument("command", choices=["build", "up", "status", "upgrade", "down"])
     parser.add_argument("--k8s-version", default=DEFAULT_K8S_VERSION, help="Kubernetes release to build and run (v1.30 or newer)")
     parser.add_argument("--profile", help="profile whose audit policy the API server runs with")
+    parser.add_argument("--to", metavar="VERSION", help="upgrade: the release to upgrade the running cluster to")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cluster = LocalCluster(default_run_dir(), cache_dir(), args.k8s_version)
@@ -27,10 +28,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "up":
             handle = cluster.up(load_profile(args.profile))
             print(f"ready: export KUBECONFIG={handle.kubeconfig}")
+        elif args.command == "upgrade":
+            if not args.to:
+                parser.error("upgrade needs --to VERSION, e.g. --to v1.37.2")
+            cluster.upgrade(args.to)
+            print(f"upgraded to {args.to}")
         elif args.command == "status":
-            alive = cluster.running()
-            for name, ok in alive.items():
-                print(f"{name:25} {'running' if ok else 'DEAD'}")
+            versions = cluster.versions()
+            for name, ok in cluster.running().items():
+                print(f"{name:25} {'running' if ok else 'DEAD':8} {versions.get(name, '')}".rstrip())
             print("cluster is up" if cluster.is_up() else "cluster is not up")
             return 0 if cluster.is_up() else 1
         else:

@@ -109,6 +109,17 @@ def check_version(version: str) -> None:
         raise K8sSecError(f"Kubernetes {version} is older than v1.30, the oldest release the local cluster supports")
 
 
+def check_upgrade(current: str, target: str) -> None:
+    """Forward, and one minor version at a time, as Kubernetes' version skew policy allows the API server."""
+    check_version(target)
+    (cur_minor, cur_patch), (minor, patch) = (tuple(map(int, _VERSION.match(v).groups())) for v in (current, target))
+    if (minor, patch) <= (cur_minor, cur_patch):
+        raise K8sSecError(f"{target} is not newer than the running {current}: the local cluster upgrades forward only")
+    if minor > cur_minor + 1:
+        raise K8sSecError(f"{current} -> {target} skips a minor version; Kubernetes upgrades one at a time: "
+                          f"upgrade to v1.{cur_minor + 1}.Z first")
+
+
 class Builder:
     """Builds into `cache/bin/<component>-<version>/`, timing each build."""
 

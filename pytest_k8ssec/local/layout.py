@@ -50,6 +50,14 @@ class Layout:
         return self.run_dir / "config"
 
     @property
+    def audit_policy(self) -> Path:
+        return self.config / "audit-policy.yaml"
+
+    @property
+    def admission_config(self) -> Path:
+        return self.config / "admission.yaml"
+
+    @property
     def state_file(self) -> Path:
         return self.run_dir / "cluster.json"
 

@@ -3,7 +3,7 @@
 import pytest
 
 from pytest_k8ssec.errors import K8sSecError
-from pytest_k8ssec.local.build import kubernetes_gomod, version_ldflags
+from pytest_k8ssec.local.build import check_upgrade, kubernetes_gomod, version_ldflags
 
 UPSTREAM = """module k8s.io/kubernetes
 
@@ -40,3 +40,15 @@ def test_version_is_stamped_for_server_and_client_packages():
     flags = version_ldflags("v1.36.3")
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         assert f"-X {pkg}.gitVersion=v1.36.3" in flags and f"-X {pkg}.gitMinor=36" in flags
+
+
+@pytest.mark.parametrize("current, target, message", [
+    ("v1.37.2", "v1.36.3", "is not newer than the running v1.37.2"),
+    ("v1.37.2", "v1.37.2", "is not newer"),
+    ("v1.35.4", "v1.37.2", "skips a minor version; Kubernetes upgrades one at a time: upgrade to v1.36.Z first"),
+    ("v1.36.3", "1.37", "must look like v1.Y.Z")])
+def test_an_upgrade_goes_forward_one_minor_at_a_time(current, target, message):
+    with pytest.raises(K8sSecError, match=message):
+        check_upgrade(current, target)
+    check_upgrade("v1.36.3", "v1.37.2")
+    check_upgrade("v1.37.1", "v1.37.2")
