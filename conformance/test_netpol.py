@@ -45,6 +45,7 @@ class NetLab:
                         probes=self.lab.prober.probes,
                         positive_control=len(verdict.control.expected.cells) if verdict.control else 0,
                         cluster_policies=", ".join(self.lab.cluster_policies) or "none",
+                        policies=", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in policies) or "none",
                         table={"expected": verdict.expected.document(), "observed": verdict.observed.document()})
         self.lab.judge(verdict)
 

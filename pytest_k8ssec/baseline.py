@@ -35,19 +35,19 @@ class Change:
         return f"{self.behaviour} {self.case}: {self.detail}" + "".join(f"\n    {c}" for c in self.cells)
 
 
-def load_baseline(path: Path) -> dict[str, Any]:
-    """An earlier JSON report; anything else is one error line."""
+def load_report(path: Path) -> dict[str, Any]:
+    """A JSON report of an earlier run (a baseline, or one to render again); anything else is one error line."""
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
-        raise K8sSecError(f"cannot read the baseline {path} ({exc.strerror}): pass the k8s-sec-report.json of an earlier run") from None
+        raise K8sSecError(f"cannot read the report {path} ({exc.strerror}): pass the k8s-sec-report.json of an earlier run") from None
     except ValueError:
-        raise K8sSecError(f"the baseline {path} is not JSON: pass the k8s-sec-report.json of an earlier run") from None
+        raise K8sSecError(f"the report {path} is not JSON: pass the k8s-sec-report.json of an earlier run") from None
     if not isinstance(data, dict) or not {"cases", "certification"} <= data.keys():
-        raise K8sSecError(f"the baseline {path} is not a k8s-sec report (no cases or certification): "
+        raise K8sSecError(f"{path} is not a k8s-sec report (no cases or certification): "
                           "pass the k8s-sec-report.json of an earlier run")
     if data.get("schema", 0) > SCHEMA:
-        raise K8sSecError(f"the baseline {path} was written by a newer pytest-k8ssec (report schema {data['schema']}, "
+        raise K8sSecError(f"the report {path} was written by a newer pytest-k8ssec (report schema {data['schema']}, "
                           f"this one reads up to {SCHEMA}): upgrade the plugin")
     return data
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .baseline import load_baseline
+from .baseline import load_report
 from .behaviours import BEHAVIOURS, parse_selection
 from .errors import K8sSecError
 from .profile import load_profile
@@ -136,7 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = load_profile(settings.profile)
         selection = parse_selection(settings.behaviours)
         waivers, today = load_waivers(settings.waivers), waiver_day()
-        baseline = load_baseline(settings.baseline) if settings.baseline else None
+        baseline = load_report(settings.baseline) if settings.baseline else None
         if settings.report_dir:
             _check_writable(settings.report_dir)
     except K8sSecError as exc:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import jinja2
+
 from .baseline import CHANGED, FIXED, NEW, REGRESSED, REMOVED, baseline_lines
+from .behaviours import BEHAVIOURS
 from .controls import Control, Mapping
 
 
@@ -16,9 +20,7 @@ def scalar_evidence(record: dict[str, Any]) -> list[tuple[str, Any]]:
 def render_markdown(data: dict[str, Any]) -> str:
     cluster = data["cluster"]
     certification = data["certification"]
-    short = [f"- {b}: {v['status']}: {v['why']}" for b, v in certification["behaviours"].items()
-             if v["status"] in ("fail", "waived", "not observed", "not applicable")]
-    short += [f"- {line}" for key in ("problems", "notes") for line in certification.get("waivers", {}).get(key, [])]
+    short = _short_lines(certification)
     lines = [
         "# Kubernetes security certification report",
         "",
@@ -65,3 +67,75 @@ def _since_baseline(comparison: dict[str, Any] | None) -> list[str]:
         lines += [f"  - {cell}" for cell in c["cells"]]
     lines += [f"- not compared: {why}" for why in comparison["not_compared"]]
     return [*lines, ""]
+
+
+SYMBOLS = {"ALLOWED": ".", "BLOCKED": "X", "ERROR": "?"}
+TABLES = {"table": "Reachability", "service_name_table": "Reachability by Service name"}
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """One self-contained page (inline CSS, no script, nothing fetched): the verdict, then grids."""
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("pytest_k8ssec"), autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
+    certification = data["certification"]
+    controls = data.get("controls") or {"behaviours": {}, "frameworks": {}}
+    comparison = data.get("since_baseline")
+    return environment.get_template("report.html.j2").render(
+        verdict=certification["verdict"],
+        short=[line[2:] for line in _short_lines(certification)],
+        cluster=data["cluster"], profile=data["profile"], generated=data["generated"], plugin=data.get("plugin", "unknown"),
+        summary=", ".join(f"{n} {v}" for v, n in sorted(data["summary"].items())),
+        changes=None if comparison is None else {
+            "head": baseline_lines(comparison)[0].capitalize(), "not_compared": comparison["not_compared"],
+            "items": sorted(comparison["changes"], key=lambda c: (REGRESSED, FIXED, CHANGED, NEW, REMOVED).index(c["kind"]))},
+        behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b)) for b, v in certification["behaviours"].items()],
+        notes=data["notes"],
+        sources="; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items()),
+    )
+
+
+def _short_lines(certification: dict[str, Any]) -> list[str]:
+    lines = [f"- {b}: {v['status']}: {v['why']}" for b, v in certification["behaviours"].items()
+             if v["status"] in ("fail", "waived", "not observed", "not applicable")]
+    return lines + [f"- {line}" for key in ("problems", "notes") for line in certification.get("waivers", {}).get(key, [])]
+
+
+def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[str, Any]], controls: dict | None) -> dict[str, Any]:
+    mapping = (Mapping(tuple(Control(**c) for c in controls.get("controls", [])), controls.get("none", ""))
+               if controls else "")
+    own = sorted((c for c in cases if c["behaviour"] == behaviour), key=lambda c: c["case"])
+    return {"id": behaviour, "title": BEHAVIOURS.get(behaviour, ""), "status": verdict["status"], "why": verdict["why"],
+            "controls": str(mapping), "cases": [_case_view(c) for c in own]}
+
+
+def _case_view(record: dict[str, Any]) -> dict[str, Any]:
+    evidence = record["evidence"]
+    return {"case": record["case"], "anchor": re.sub(r"[^A-Za-z0-9_-]", "-", record["case"]), "verdict": record["verdict"],
+            "mechanism": record["mechanism"], "facts": scalar_evidence(record),
+            "failure": record.get("failure") or record.get("reason") or "",
+            "tables": [_grid_view(title, evidence[key], evidence.get("policies", "")) for key, title in TABLES.items() if key in evidence],
+            "matrix": evidence.get("matrix", [])}
+
+
+def _grid_view(title: str, table: dict[str, dict[str, str]], policies: str) -> dict[str, Any]:
+    """Expected and observed side by side, per port; cells of the observed table that differ are marked."""
+    def split(key: str) -> tuple[str, str, str]:
+        source, rest = key.split(" -> ", 1)
+        destination, port = rest.rsplit(" port ", 1)
+        return source, destination, port
+
+    cells = {side: {split(k): v for k, v in table[side].items()} for side in ("expected", "observed")}
+    keys = list(cells["expected"]) + [k for k in cells["observed"] if k not in cells["expected"]]
+    sources, destinations, ports = (list(dict.fromkeys(k[i] for k in keys)) for i in range(3))
+
+    def cell(side: str, key: tuple[str, str, str]) -> dict[str, str]:
+        value = cells[side].get(key)
+        differs = side == "observed" and value != cells["expected"].get(key)
+        return {"symbol": SYMBOLS.get(value, ""), "cls": (value or "none").lower() + (" diff" if differs else ""),
+                "title": f"{key[0]} -> {key[1]} port {key[2]}: {value or 'not probed'}"
+                         + (f" (expected {cells['expected'].get(key) or 'not probed'})" if differs else "")}
+
+    return {"title": title, "policies": policies, "destinations": destinations,
+            "ports": [{"port": port, "sides": [{"name": side, "rows": [
+                {"source": s, "cells": [cell(side, (s, d, port)) for d in destinations]} for s in sources]}
+                for side in ("expected", "observed")]} for port in ports]}

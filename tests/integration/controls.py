@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import yaml
 
+from pytest_k8ssec.apiserver_config import hardening_flags
 from pytest_k8ssec.profile import default_profile_path
+
+ADMISSION_PLUGINS = hardening_flags("", "", "")["enable-admission-plugins"].split(",")
 
 
 def profile_with(change) -> str:
@@ -17,3 +22,14 @@ def failed(result) -> set[str]:
     """The names of the cases that failed, from `-v` output."""
     return {line.split("::", 1)[1].split(" FAILED")[0] for line in result.stdout.lines
             if "::" in line and " FAILED" in line and not line.startswith("FAILED")}
+
+
+@contextlib.contextmanager
+def apiserver_without(local_cluster, plugin: str):
+    """Restart the API server with one admission plugin switched off, then restore it."""
+    kept = ",".join(p for p in ADMISSION_PLUGINS if p != plugin)
+    local_cluster.start_component("kube-apiserver", [f"--enable-admission-plugins={kept}", f"--disable-admission-plugins={plugin}"])
+    try:
+        yield
+    finally:
+        local_cluster.start_component("kube-apiserver")

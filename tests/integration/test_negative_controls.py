@@ -6,7 +6,6 @@ runs the installed suite with pytester, checks that exactly that case fails, and
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import yaml
@@ -15,21 +14,7 @@ from kubernetes import client
 from pytest_k8ssec.local.images import IMAGES
 from pytest_k8ssec.profile import default_profile_path
 
-from controls import failed, profile_with
-
-ADMISSION_PLUGINS = ["NodeRestriction", "PodSecurity", "ValidatingAdmissionPolicy"]
-
-
-@contextlib.contextmanager
-def apiserver_without(local_cluster, plugin: str):
-    """Restart the API server with one admission plugin switched off, then restore it."""
-    kept = ",".join(p for p in ADMISSION_PLUGINS if p != plugin)
-    local_cluster.start_component("kube-apiserver", [f"--enable-admission-plugins={kept}", f"--disable-admission-plugins={plugin}"])
-    try:
-        yield
-    finally:
-        local_cluster.start_component("kube-apiserver")
-
+from controls import apiserver_without, failed, profile_with
 
 def test_whole_suite_passes_on_the_local_cluster(suite, pytester):
     result = suite("--k8s-sec-report=report", "-rs")
@@ -174,10 +159,10 @@ def test_audit_policy_recording_nothing_fails_audit1(suite, local_cluster):
 NETPOL_CASES = "--k8s-sec-behaviours=NETPOL-1,NETPOL-2,NETPOL-3,NETPOL-4,NETPOL-5"
 
 
-def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(suite, local_cluster):
+def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(suite, local_cluster, pytester, open_in_chromium):
     local_cluster.stop_component("kube-router")
     try:
-        result = suite(NETPOL_CASES, "-v")
+        result = suite(NETPOL_CASES, "-v", "--k8s-sec-report=report")
     finally:
         local_cluster.start_component("kube-router")
     result.stdout.fnmatch_lines(["*test_no_policy_every_client_reaches_nginx PASSED*",
@@ -187,6 +172,13 @@ def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(sui
     result.assert_outcomes(passed=1, failed=6, skipped=1)
     assert "'-' as expected, else the OBSERVED outcome" in result.stdout.str()
     assert "kubectl exec -n " in result.stdout.str()
+    # the HTML report renders in a browser, and NETPOL-2's observed grid frames the cells that opened
+    dom, console = open_in_chromium(pytester.path / "report" / "k8s-sec-report.html")
+    assert console == [], console
+    assert '<span class="verdict not-certified">NOT CERTIFIED</span>' in dom
+    deny = dom[dom.index('id="test_netpol-py--test_default_deny_blocks_every_client"'):]
+    deny = deny[:deny.index("</article>")]
+    assert deny.count('class="allowed diff"') > 0 and 'class="blocked diff"' not in deny
 
 
 def test_without_cluster_dns_nginx_is_not_reached_by_name(suite, local_cluster):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pytest_k8ssec.baseline import SCHEMA, baseline_lines, compare, load_baseline, regressions
+from pytest_k8ssec.baseline import SCHEMA, baseline_lines, compare, load_report, regressions
 from pytest_k8ssec.errors import K8sSecError
 from pytest_k8ssec.render import render_markdown
 
@@ -105,11 +105,11 @@ def test_the_markdown_report_shows_the_changes_with_their_cells():
 
 
 @pytest.mark.parametrize("content, message", [
-    (None, "cannot read the baseline"), ("{", "is not JSON"), ('{"a": 1}', "is not a k8s-sec report"),
+    (None, "cannot read the report"), ("{", "is not JSON"), ('{"a": 1}', "is not a k8s-sec report"),
     (json.dumps({**OLD, "schema": SCHEMA + 1}), "written by a newer pytest-k8ssec")])
 def test_a_bad_baseline_is_one_line_saying_what_to_pass(tmp_path, content, message):
     path = tmp_path / "base.json"
     if content is not None:
         path.write_text(content)
     with pytest.raises(K8sSecError, match=message):
-        load_baseline(path)
+        load_report(path)

@@ -1,0 +1,47 @@
+"""Rendering a stored JSON report: the HTML page's grids, and the same Markdown byte for byte."""
+
+import json
+import re
+
+from pytest_k8ssec.certification import certify
+from pytest_k8ssec.render import render_html, render_markdown
+from pytest_k8ssec.report import main
+
+CELL = "tenant/access -> tenant/nginx-0 port 8080/TCP (http)"
+TABLE = {"expected": {CELL: "BLOCKED", "other/access -> tenant/nginx-0 port 8080/TCP (http)": "BLOCKED"},
+         "observed": {CELL: "ALLOWED", "other/access -> tenant/nginx-0 port 8080/TCP (http)": "BLOCKED"}}
+
+
+def _document() -> dict:
+    records = [{"case": "test_netpol.py::test_deny", "file": "conformance/test_netpol.py", "line": 83, "behaviour": "NETPOL-2",
+                "mechanism": "NetworkPolicy, 1 in force", "verdict": "fail", "failure": "reachability differs <b>",
+                "evidence": {"cells": 2, "table": TABLE, "policies": "k8ssec-x-np-tenant/default-deny"}},
+               {"case": "test_rbac.py::test_can_i[sar]", "file": "conformance/test_rbac.py", "line": 62, "behaviour": "RBAC-2",
+                "mechanism": "SAR", "verdict": "pass",
+                "evidence": {"matrix": [{"can-i": "create pods", "expected": "yes", "observed": "yes"}]}}]
+    return {"schema": 1, "plugin": "0.1.0", "generated": "2026-11-28T12:00:00+00:00", "profile": "seeds-lab",
+            "certification": certify(records, ["RBAC-2", "NETPOL-2"], {}).document(), "notes": [],
+            "cluster": {"provider": "local", "version": "v1.37.2", "netpol_enforcer": "kube-router", "details": {}},
+            "summary": {"fail": 1, "pass": 1}, "cases": records}
+
+
+def test_the_page_says_the_verdict_first_and_marks_the_cell_that_differs():
+    page = render_html(_document())
+    assert re.search(r'<h1>.*class="verdict not-certified">NOT CERTIFIED</span></h1>', page)
+    assert page.index("NOT CERTIFIED") < page.index("Behaviours")
+    observed = page[page.index("<caption>observed, port 8080/TCP (http)</caption>"):]
+    title = CELL.replace(">", "&gt;")
+    assert f'<td class="allowed diff" title="{title}: ALLOWED (expected BLOCKED)">.</td>' in observed
+    assert "Policies in force: k8ssec-x-np-tenant/default-deny" in page
+    assert "reachability differs &lt;b&gt;" in page, "failure text is escaped"
+    assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page), "the page fetches nothing"
+
+
+def test_render_writes_the_same_markdown_again_and_the_html(tmp_path, capsys):
+    data = _document()
+    (tmp_path / "k8s-sec-report.json").write_text(json.dumps(data))
+    assert main(["render", str(tmp_path / "k8s-sec-report.json")]) == 0
+    assert (tmp_path / "k8s-sec-report.md").read_bytes() == render_markdown(data).encode()
+    assert (tmp_path / "k8s-sec-report.html").read_text().startswith("<!doctype html>")
+    assert main(["render", str(tmp_path / "missing.json")]) == 2
+    assert "error: cannot read the report" in capsys.readouterr().err
