@@ -19,7 +19,7 @@ from kubernetes import client
 
 from .access import Discovery, subject_can_i
 from .certification import Certification
-from . import rbac
+from . import progress, rbac
 from .cleanup import remove_leftovers
 from .handle import ClusterHandle
 from .cluster.select import open_cluster
@@ -73,11 +73,12 @@ def k8s_profile(k8s_session: K8sSecSession) -> Profile:
 
 
 @pytest.fixture(scope="session")
-def k8s_cluster(k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
+def k8s_cluster(request: pytest.FixtureRequest, k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
     """The cluster under test, reachable and with the rights the suite needs."""
     with contextlib.ExitStack() as stack:
         try:
-            handle = stack.enter_context(open_cluster(k8s_session.settings, k8s_session.profile))
+            with progress.shown_by(_terminal_line(request.config)):
+                handle = stack.enter_context(open_cluster(k8s_session.settings, k8s_session.profile))
             api = connect(handle)
             info = server_info(api, handle.kubeconfig)
             missing = missing_rights(api)
@@ -93,6 +94,19 @@ def k8s_cluster(k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
                                      node_names=usable_nodes(client.CoreV1Api(api).list_node().items))
         k8s_session.handle = handle
         yield handle
+
+
+def _terminal_line(config: pytest.Config) -> Callable[[str], None]:
+    """Write a `k8s-sec:` line on the terminal at once, past pytest's output capture."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if terminal is None:
+        return log.info
+
+    def write(message: str) -> None:
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            terminal.write_line(f"k8s-sec: {message}")
+    return write
 
 
 def usable_nodes(nodes: list[Any]) -> list[str]:

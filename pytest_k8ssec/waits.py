@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
+import time
 from typing import Callable, TypeVar
 
 import tenacity
 
-log = logging.getLogger(__name__)
+from . import progress
+
 T = TypeVar("T")
 
 
@@ -28,9 +29,17 @@ def wait_for(
     """Call `probe` until `ready(result)` holds, at most `timeout` seconds.
 
     Exceptions listed in `retry_on` count as "not yet"; any other exception propagates.
-    Returns the first ready result; raises WaitTimeout with the last result or error.
+    Returns the first ready result; raises WaitTimeout with the last result or error. A long
+    wait says what it waits for, and what it last saw, every progress.EVERY seconds.
     """
     last: dict[str, object] = {}
+    started = said = time.monotonic()
+
+    def report(_: tenacity.RetryCallState) -> None:
+        nonlocal said
+        if time.monotonic() - said >= progress.EVERY:
+            said = time.monotonic()
+            progress.say(f"waiting for {what}: {said - started:.0f}s so far; last seen: {_short(last.get('seen'), 120)}")
 
     def attempt() -> T:
         try:
@@ -46,6 +55,7 @@ def wait_for(
         wait=tenacity.wait_exponential(multiplier=interval, max=max_interval),
         retry=(tenacity.retry_if_exception_type(retry_on) if retry_on else tenacity.retry_never)
         | tenacity.retry_if_result(lambda v: not ready(v)),
+        before_sleep=report,
         reraise=True,
     )
     try:

@@ -8,6 +8,7 @@ from typing import Any
 from kubernetes import client, utils
 from kubernetes.client.rest import ApiException
 
+from .. import progress
 from ..errors import K8sSecError
 from ..kube import api_client
 from ..pods import waiting_reason
@@ -38,6 +39,7 @@ def install_calico(kubeconfig: Path, context: str, objects: list[dict[str, Any]]
             conflicts = [e for e in exc.api_exceptions if e.status != 409]
             if conflicts:
                 raise K8sSecError(f"installing Calico failed: {conflicts[0].reason}: {conflicts[0].body}") from None
+    progress.say("Calico installed: waiting for calico-node on every node")
     try:
         core = client.CoreV1Api(api)
         wait_for("calico-node to be ready on every node", lambda: _calico_state(apps, core, mirror), timeout=READY_TIMEOUT,

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from .. import apiserver_config
+from .. import apiserver_config, progress
 from ..errors import K8sSecError
 from ..profile import Profile
 from ..settings import Settings, cache_dir
@@ -191,8 +191,9 @@ def create_cluster(kind: Path, name: str, image: str, kubeconfig: Path, config_f
     existing = subprocess.run([str(kind), "get", "clusters"], capture_output=True, text=True).stdout.split()
     if name in existing:
         return
-    out = subprocess.run([str(kind), "create", "cluster", f"--name={name}", f"--kubeconfig={kubeconfig}",
-                          f"--image={image}", f"--config={config_file}"], capture_output=True, text=True)
+    progress.say(f"creating kind cluster {name} from {image}")
+    out = progress.run([str(kind), "create", "cluster", f"--name={name}", f"--kubeconfig={kubeconfig}",
+                        f"--image={image}", f"--config={config_file}"], "kind create cluster")
     if out.returncode != 0:
         text = out.stderr + out.stdout
         errors = [line.strip() for line in text.splitlines() if "ERROR" in line or "rror response" in line]

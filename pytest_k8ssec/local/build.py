@@ -8,7 +8,6 @@ v0.Y.Z), etcd, kube-router and CoreDNS from the modules under gomod/. A binary i
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
@@ -17,9 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import progress
 from ..errors import K8sSecError
 
-log = logging.getLogger(__name__)
 
 GOMOD_DIR = Path(__file__).parent / "gomod"
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
@@ -195,11 +194,11 @@ class Builder:
         tmp.rmdir()
 
     def _run(self, go: str, args: list[str], cwd: Path, label: str) -> None:
-        log.info("building %s (this takes minutes the first time)", label)
+        progress.say(f"building {label} (minutes the first time)")
         start = time.monotonic()
-        proc = subprocess.run([go, *args], cwd=cwd, env=go_env(), capture_output=True, text=True)
+        proc = progress.run([go, *args], f"building {label}", cwd=cwd, env=go_env())
         self.timings[label] = time.monotonic() - start
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
             raise K8sSecError(f"building {label} failed (go {' '.join(args[:1])} in {cwd}):\n{tail}")
-        log.info("built %s in %.0fs", label, self.timings[label])
+        progress.say(f"built {label} in {self.timings[label]:.0f}s")

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .. import apiserver_config
+from .. import apiserver_config, progress
 from ..errors import K8sSecError
 from ..handle import ClusterHandle, Images
 from ..profile import Profile
@@ -174,6 +174,7 @@ class LocalCluster:
             state.argv[name] = comp.argv
             state.save(lay.state_file)
             self.timings[f"start {name}"] = health.wait_started(name, lay, state)
+            progress.say(f"local cluster: {name} up in {self.timings[f'start {name}']:.1f}s")
             if name == "kube-apiserver":
                 identities.bootstrap_rbac(health.admin(lay))
             if name == "kubelet":
@@ -183,6 +184,7 @@ class LocalCluster:
                 (lay.static_pods / "node-agent.yaml").write_text(
                     yaml.safe_dump(components.node_agent_static_pod(images.IMAGES["busybox"].reference)))
         self.timings["node ready"] = health.wait_node("Ready", lay, state, lambda s: s == "True", 120)
+        progress.say("local cluster: node Ready")
         core = client.CoreV1Api(health.admin(lay))
         wait_for("the default service account in namespace default",
                  lambda: core.read_namespaced_service_account("default", "default"), timeout=60, retry_on=(ApiException,))
