@@ -65,6 +65,7 @@ class ReportPlugin:
             "title": BEHAVIOURS.get(behaviour, ""),
             "mechanism": evidence.get("mechanism", ""),
             "verdict": verdict,
+            "seconds": round(report.duration, 2),  # of the deciding phase (the call, or a failed setup)
             "evidence": {k: v for k, v in evidence.items() if k != "mechanism"},
         }
         if verdict in ("fail", "error"):
