@@ -13,7 +13,7 @@ from kubernetes import client
 
 from pytest_k8ssec import admission as adm
 from pytest_k8ssec import rbac
-from pytest_k8ssec.access import Question, impersonated_can_i, impersonating, subject_can_i
+from pytest_k8ssec.access import Question, await_grant, impersonated_can_i, impersonating, subject_can_i
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
 from pytest_k8ssec.pods import (RESTRICTED_CONTAINER, create_and_wait_running, exec_in, is_ready, non_root_pod, pod,
@@ -102,7 +102,7 @@ def test_privileged_pod_rejected_on_hardened_namespace(core, hardened, k8s_clust
 
 
 @pytest.fixture(scope="module")
-def unlabelled(k8s_run, tenancy) -> str:
+def unlabelled(k8s_run, tenancy, k8s_admin, k8s_profile) -> str:
     """A namespace with no Pod Security labels, where the developers may create pods as in the tenant."""
     ns = k8s_run.namespace("unlabelled")
     role_name = tenancy.role_name
@@ -110,6 +110,8 @@ def unlabelled(k8s_run, tenancy) -> str:
         role_name = "developer"
         k8s_run.create(rbac.role(role_name, tenancy.rules, ns))
     k8s_run.create(rbac.binding("developers", tenancy.role_kind, role_name, [rbac.group(tenancy.group)], ns))
+    await_grant(k8s_admin, Question("create", "", "pods", namespace=ns), k8s_profile.user_name, k8s_profile.user_groups,
+                f"the developers' binding in {ns}")
     return ns
 
 

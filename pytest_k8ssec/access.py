@@ -6,6 +6,7 @@ is an error instead of a silent "yes" from a wildcard rule.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from kubernetes.dynamic.resource import ResourceList
 from .errors import K8sSecError
 from .kube import dynamic_client
 from .profile import AccessCase
+from .waits import WaitTimeout, wait_for
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,16 @@ class Discovery:
 
     def for_case(self, case: AccessCase, namespaces: dict[str, str]) -> Question:
         return self.question(case.verb, case.resource, case.subresource, namespaces.get(case.scope))
+
+
+def await_grant(admin: client.ApiClient, q: Question, user: str, groups: list[str], what: str) -> None:
+    """Wait until the authorizer, which reads roles and bindings from a cache, answers yes to `q`.
+
+    Acting as the subject right after creating its binding can meet the moment before (CI saw
+    it). A grant that never lands is left for the case to report with what it observes.
+    """
+    with contextlib.suppress(WaitTimeout):
+        wait_for(f"{what} to reach the authorizer", lambda: subject_can_i(admin, q, user, groups), timeout=15)
 
 
 def self_can_i(api: client.ApiClient, q: Question) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from kubernetes import client
 
-from .access import Discovery, subject_can_i
+from .access import Discovery, await_grant
 from .certification import Certification
 from . import progress, rbac
 from .cleanup import remove_leftovers
@@ -30,7 +30,7 @@ from .report import EVIDENCE_KEY
 from .settings import Settings
 from .run import Run
 from .users import SIGNER, KeyStore, User, create_user
-from .waits import WaitTimeout, wait_for
+from .waits import WaitTimeout
 from .waivers import Waiver
 
 log = logging.getLogger(__name__)
@@ -189,16 +189,13 @@ def tenancy(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandl
 
 
 def _await_binding(admin: client.ApiClient, profile: Profile, tenant: str) -> None:
-    """Wait until the authorizer's cache holds the new role and binding, so no case asks before it does.
+    """No case may ask before the new role and binding are in the authorizer's cache.
 
-    A group member's first granted resource stands for all of them (a role arrives whole). A
-    binding that never takes effect is left for RBAC-1 to report with its matrix.
+    A group member's first granted resource stands for all of them (a role arrives whole).
     """
     base, _, sub = profile.developer_rules[0]["resources"][0].partition("/")
-    q = Discovery(admin).question("create", base, sub, tenant)
-    with contextlib.suppress(WaitTimeout):
-        wait_for("the developer role binding to reach the authorizer",
-                 lambda: subject_can_i(admin, q, "k8ssec-any-member", [profile.developer_group]), timeout=15)
+    await_grant(admin, Discovery(admin).question("create", base, sub, tenant), "k8ssec-any-member",
+                [profile.developer_group], "the developer role binding")
 
 
 @pytest.fixture(scope="session")
