@@ -87,7 +87,7 @@ def render_html(data: dict[str, Any]) -> str:
         summary=", ".join(f"{n} {v}" for v, n in sorted(data["summary"].items())),
         changes=None if comparison is None else {
             "head": baseline_lines(comparison)[0].capitalize(), "not_compared": comparison["not_compared"],
-            "items": sorted(comparison["changes"], key=lambda c: (REGRESSED, FIXED, CHANGED, NEW, REMOVED).index(c["kind"]))},
+            "entries": sorted(comparison["changes"], key=lambda c: (REGRESSED, FIXED, CHANGED, NEW, REMOVED).index(c["kind"]))},
         behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b)) for b, v in certification["behaviours"].items()],
         notes=data["notes"],
         sources="; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items()),

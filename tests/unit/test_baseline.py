@@ -7,7 +7,7 @@ import pytest
 
 from pytest_k8ssec.baseline import SCHEMA, baseline_lines, compare, load_report, regressions
 from pytest_k8ssec.errors import K8sSecError
-from pytest_k8ssec.render import render_markdown
+from pytest_k8ssec.render import render_html, render_markdown
 
 
 def _case(case, behaviour, verdict="pass", mechanism="m", **evidence):
@@ -16,7 +16,7 @@ def _case(case, behaviour, verdict="pass", mechanism="m", **evidence):
 
 def _report(cases, version="v1.36.3", behaviours=("RBAC-2", "NETPOL-2", "PSP-2"), schema=SCHEMA):
     return {"schema": schema, "generated": "2026-11-01T00:00:00+00:00", "profile": "p", "notes": [], "summary": {},
-            "cluster": {"provider": "local", "version": version, "netpol_enforcer": "kube-router"},
+            "cluster": {"provider": "local", "version": version, "netpol_enforcer": "kube-router", "details": {}},
             "certification": {"verdict": "certified", "partial_accepted": False,
                               "behaviours": {b: {"status": "pass", "why": ""} for b in behaviours}},
             "cases": cases}
@@ -102,6 +102,8 @@ def test_the_markdown_report_shows_the_changes_with_their_cells():
     text = render_markdown(new)
     assert "## Changes since baseline" in text
     assert "- **regressed** RBAC-2 `test_rbac.py::test_can_i[sar]`: pass -> fail\n  - matrix: get secrets: no -> yes" in text
+    page = render_html({**new, "summary": {}})
+    assert "<h2>Changes since baseline</h2>" in page and "<code>matrix: get secrets: no -&gt; yes</code>" in page
 
 
 @pytest.mark.parametrize("content, message", [
