@@ -222,6 +222,8 @@ class LocalCluster:
         state.pids[name] = processes.spawn(argv, self.layout.logs / f"{name}.log", self.run_dir)
         state.save(self.layout.state_file)
         health.wait_started(name, self.layout, state)
+        if name == "kubelet":
+            health.wait_kubelet_synced(self.layout, state)
         for client_name in clients:
             self.start_component(client_name)
 

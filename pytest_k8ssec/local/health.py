@@ -6,6 +6,7 @@ component's log instead of a timeout.
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 import urllib.request
@@ -93,3 +94,27 @@ def wait_node(what: str, lay: Layout, state: State, ready: Callable[[str | None]
     wait_for(f"node {lay.node_name} to be {what}", lambda: node_condition(lay, state), timeout=timeout,
              interval=0.1, max_interval=0.5, ready=ready)
     return time.monotonic() - started
+
+
+def kubelet_pods(lay: Layout) -> set[str]:
+    """The pods the kubelet itself knows: its /pods, through the API server's node proxy."""
+    resp = admin(lay).rest_client.request("GET", f"{lay.api_server}/api/v1/nodes/{lay.node_name}/proxy/pods",
+                                          _request_timeout=5)
+    resp.read()
+    return {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in json.loads(resp.data)["items"]}
+
+
+def wait_kubelet_synced(lay: Layout, state: State, timeout: float = 60) -> None:
+    """After a kubelet restart, until it knows again every running pod the API server places on the node.
+
+    Until then an exec into one of them fails with "pod does not exist" (seen after an upgrade).
+    """
+    core = client.CoreV1Api(admin(lay))
+
+    def unknown() -> set[str]:
+        check_alive(lay, state)
+        running = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={lay.node_name},status.phase=Running")
+        return {f"{p.metadata.namespace}/{p.metadata.name}" for p in running.items} - kubelet_pods(lay)
+
+    wait_for("the restarted kubelet to know the node's running pods", unknown, timeout=timeout, interval=0.2,
+             max_interval=1.0, ready=lambda missing: not missing, retry_on=(ApiException, urllib3.exceptions.HTTPError))

@@ -24,10 +24,10 @@ def test_a_flipped_can_i_cell_since_the_baseline_fails_the_run(suite, pytester):
     after = suite(*args, f"--k8s-sec-baseline={baseline}", "--k8s-sec-report=after", profile=profile)
     assert after.ret == 1
     after.stdout.fnmatch_lines(["k8s-sec: since the baseline (*, certified): 1 regressed*",
-                                "k8s-sec:   REGRESSED RBAC-2 test_rbac.py::test_user_can_i_matches_profile[subjectaccessreview]: "
+                                "k8s-sec:   REGRESSED RBAC-2 test_user_can_i_matches_profile[[]subjectaccessreview[]]: "
                                 "pass -> fail*"])
     diff = json.loads((pytester.path / "after" / "k8s-sec-report.json").read_text())["since_baseline"]
     [regressed] = [c for c in diff["changes"] if c["kind"] == "regressed"]
-    assert regressed["cells"] == ["matrix: create serviceaccounts/token: no -> yes"]
+    assert regressed["cells"] == ["matrix: create serviceaccounts/token in tenant: no -> yes"]
     markdown = (pytester.path / "after" / "k8s-sec-report.md").read_text()
-    assert "  - matrix: create serviceaccounts/token: no -> yes" in markdown
+    assert "  - matrix: create serviceaccounts/token in tenant: no -> yes" in markdown

@@ -176,7 +176,7 @@ def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(sui
     dom, console = open_in_chromium(pytester.path / "report" / "k8s-sec-report.html")
     assert console == [], console
     assert '<span class="verdict not-certified">NOT CERTIFIED</span>' in dom
-    deny = dom[dom.index('id="test_netpol-py--test_default_deny_blocks_every_client"'):]
+    deny = dom[dom.index('id="test_default_deny_blocks_every_client"'):]
     deny = deny[:deny.index("</article>")]
     assert deny.count('class="allowed diff"') > 0 and 'class="blocked diff"' not in deny
 

@@ -74,7 +74,7 @@ def test_upgrade_in_place_keeps_objects_and_behaviours_and_a_dropped_plugin_regr
         slipped = suite(f"--k8s-sec-baseline={baseline}", "--k8s-sec-behaviours=PRIV-1")
     assert slipped.ret == 1
     slipped.stdout.fnmatch_lines(["k8s-sec: since the baseline (*): * regressed*",
-                                  "k8s-sec:   REGRESSED PRIV-1 test_admission.py::test_privileged_pod_rejected* pass -> fail*"])
+                                  "k8s-sec:   REGRESSED PRIV-1 test_privileged_pod_rejected*: pass -> fail*"])
 
 
 def _objects_before_the_upgrade(run: Run, api: client.ApiClient, cluster: LocalCluster) -> dict:
