@@ -127,6 +127,8 @@ def _grid_view(title: str, table: dict[str, dict[str, str]], policies: str) -> d
     cells = {side: {split(k): v for k, v in table[side].items()} for side in ("expected", "observed")}
     keys = list(cells["expected"]) + [k for k in cells["observed"] if k not in cells["expected"]]
     sources, destinations, ports = (list(dict.fromkeys(k[i] for k in keys)) for i in range(3))
+    # pods in the rows' order (a pod is never probed from itself, so first appearances skew it), then Services
+    destinations.sort(key=lambda d: sources.index(d) if d in sources else len(sources))
 
     def cell(side: str, key: tuple[str, str, str]) -> dict[str, str]:
         value = cells[side].get(key)
