@@ -101,7 +101,7 @@ def kubelet_pods(lay: Layout) -> set[str]:
     resp = admin(lay).rest_client.request("GET", f"{lay.api_server}/api/v1/nodes/{lay.node_name}/proxy/pods",
                                           _request_timeout=5)
     resp.read()
-    return {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in json.loads(resp.data)["items"]}
+    return {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in json.loads(resp.data).get("items") or []}  # null while it knows none
 
 
 def wait_kubelet_synced(lay: Layout, state: State, timeout: float = 60) -> None:
