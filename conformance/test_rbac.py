@@ -38,11 +38,11 @@ def test_developer_role_grants_group_members_in_tenant_only(tenancy, k8s_admin, 
     member = ("k8ssec-any-member", [k8s_profile.developer_group])
     rows = []
     for rule in k8s_profile.developer_rules:
-        for resource in rule["resources"]:
+        for verb, resource in ((v, r) for v in rbac.verbs_to_ask(rule) for r in rule["resources"]):
             base, _, sub = resource.partition("/")
             for scope in ("tenant", "other"):
-                q = discovery.question("create", base, sub, tenancy.namespaces[scope])
-                rows.append((f"create {resource} in {scope}", scope == "tenant", subject_can_i(k8s_admin, q, *member)))
+                q = discovery.question(verb, base, sub, tenancy.namespaces[scope])
+                rows.append((f"{verb} {resource} in {scope}", scope == "tenant", subject_can_i(k8s_admin, q, *member)))
     matrix = Matrix(rows)
     k8s_evidence.update(checked=len(rows), matrix=matrix.document())
     assert not matrix.mismatches, "group member's rights differ from the role:\n" + matrix.render()
@@ -119,9 +119,9 @@ def test_role_update_takes_effect_without_restart(tenancy, k8s_user, k8s_admin, 
     """After the role gains the extra rules, the user's answers change, with no restart."""
     if not k8s_profile.extra_rules:
         not_applicable("the profile adds no extra rules (developer_role.extra_rules is empty)")
-    rbac = client.RbacAuthorizationV1Api(k8s_admin)
-    read, patch = ((rbac.read_cluster_role, rbac.patch_cluster_role) if tenancy.role_kind == "ClusterRole" else
-                   (lambda n: rbac.read_namespaced_role(n, tenancy.tenant), lambda n, b: rbac.patch_namespaced_role(n, tenancy.tenant, b)))
+    roles = client.RbacAuthorizationV1Api(k8s_admin)
+    read, patch = ((roles.read_cluster_role, roles.patch_cluster_role) if tenancy.role_kind == "ClusterRole" else
+                   (lambda n: roles.read_namespaced_role(n, tenancy.tenant), lambda n, b: roles.patch_namespaced_role(n, tenancy.tenant, b)))
     original = [k8s_admin.sanitize_for_serialization(r) for r in read(tenancy.role_name).rules]
     api = k8s_user.api()
     k8s_evidence["mechanism"] = f"{tenancy.role_kind} patched; SelfSubjectAccessReview as the certificate user"

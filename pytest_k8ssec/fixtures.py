@@ -193,8 +193,9 @@ def _await_binding(admin: client.ApiClient, profile: Profile, tenant: str) -> No
 
     A group member's first granted resource stands for all of them (a role arrives whole).
     """
-    base, _, sub = profile.developer_rules[0]["resources"][0].partition("/")
-    await_grant(admin, Discovery(admin).question("create", base, sub, tenant), "k8ssec-any-member",
+    rule = profile.developer_rules[0]
+    base, _, sub = rule["resources"][0].partition("/")
+    await_grant(admin, Discovery(admin).question(rbac.verbs_to_ask(rule)[0], base, sub, tenant), "k8ssec-any-member",
                 [profile.developer_group], "the developer role binding")
 
 

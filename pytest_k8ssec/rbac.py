@@ -26,6 +26,11 @@ def binding(name: str, role_kind: str, role_name: str, subjects: list[dict[str, 
             "roleRef": {"apiGroup": GROUP, "kind": role_kind, "name": role_name}, "subjects": subjects}
 
 
+def verbs_to_ask(rule: dict[str, Any]) -> list[str]:
+    """The verbs a check of `rule` asks about: each it lists, or `create` for a wildcard."""
+    return ["create"] if "*" in rule["verbs"] else list(rule["verbs"])
+
+
 def use_rule(policy: str) -> dict[str, Any]:
     """`use` of one named policy, the grant PSP clusters understood (group policy, resource podsecuritypolicies)."""
     return {"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"], "resourceNames": [policy]}
