@@ -45,3 +45,14 @@ def test_render_writes_the_same_markdown_again_and_the_html(tmp_path, capsys):
     assert (tmp_path / "k8s-sec-report.html").read_text().startswith("<!doctype html>")
     assert main(["render", str(tmp_path / "missing.json")]) == 2
     assert "error: cannot read the report" in capsys.readouterr().err
+
+
+def test_a_page_of_a_run_that_saw_too_little_never_says_certified():
+    records = [{"case": "test_a", "file": "conformance/test_audit.py", "line": 1, "behaviour": "AUDIT-1", "mechanism": "",
+                "verdict": "skip", "reason": "no audit log", "evidence": {}}]
+    for accept, word in ((False, "NOT CERTIFIED"), (True, "PARTIAL")):
+        data = {**_document(), "cases": records, "summary": {"skip": 1},
+                "certification": certify(records, ["AUDIT-1"], {}, accept_partial=accept).document()}
+        head = render_html(data).split("</h1>")[0]
+        assert f">{word}</span>" in head and ">CERTIFIED<" not in head
+        assert "<title>k8s-sec: " + word in head
