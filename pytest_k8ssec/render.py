@@ -48,8 +48,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines += ["", "## Controls", "", "What each behaviour's verdict is evidence for (partial: it covers part of the control).",
                   "", "| Behaviour | Status | Controls |", "|---|---|---|"]
         for behaviour, entry in controls["behaviours"].items():
-            named = Mapping(tuple(Control(**c) for c in entry.get("controls", [])), entry.get("none", ""))
-            lines.append(f"| {behaviour} | {certification['behaviours'][behaviour]['status']} | {named} |")
+            lines.append(f"| {behaviour} | {certification['behaviours'][behaviour]['status']} | {_mapping(entry)} |")
         lines += ["", "Sources: " + "; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items())]
     if data["notes"]:
         lines += ["", "## Notes", *[f"- {n}" for n in data["notes"]]]
@@ -61,8 +60,7 @@ def _since_baseline(comparison: dict[str, Any] | None) -> list[str]:
     if comparison is None:
         return []
     lines = ["## Changes since baseline", "", baseline_lines(comparison)[0].capitalize(), ""]
-    order = (REGRESSED, FIXED, CHANGED, NEW, REMOVED)
-    for c in sorted(comparison["changes"], key=lambda c: order.index(c["kind"])):
+    for c in _changes(comparison):
         lines.append(f"- **{c['kind']}** {c['behaviour']} `{c['case']}`: {c['detail']}")
         lines += [f"  - {cell}" for cell in c["cells"]]
     lines += [f"- not compared: {why}" for why in comparison["not_compared"]]
@@ -73,25 +71,46 @@ SYMBOLS = {"ALLOWED": ".", "BLOCKED": "X", "ERROR": "?"}
 TABLES = {"table": "Reachability", "service_name_table": "Reachability by Service name"}
 
 
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("pytest_k8ssec"), autoescape=True,
+                                undefined=jinja2.StrictUndefined)
+
+
 def render_html(data: dict[str, Any]) -> str:
     """One self-contained page (inline CSS, no script, nothing fetched): the verdict, then grids."""
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("pytest_k8ssec"), autoescape=True,
-                                     undefined=jinja2.StrictUndefined)
     certification = data["certification"]
     controls = data.get("controls") or {"behaviours": {}, "frameworks": {}}
     comparison = data.get("since_baseline")
-    return environment.get_template("report.html.j2").render(
+    return _TEMPLATES.get_template("report.html.j2").render(
         verdict=certification["verdict"],
         short=[line[2:] for line in _short_lines(certification)],
         cluster=data["cluster"], profile=data["profile"], generated=data["generated"], plugin=data.get("plugin", "unknown"),
         summary=", ".join(f"{n} {v}" for v, n in sorted(data["summary"].items())),
         changes=None if comparison is None else {
             "head": baseline_lines(comparison)[0].capitalize(), "not_compared": comparison["not_compared"],
-            "entries": sorted(comparison["changes"], key=lambda c: (REGRESSED, FIXED, CHANGED, NEW, REMOVED).index(c["kind"]))},
+            "entries": _changes(comparison)},
         behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b)) for b, v in certification["behaviours"].items()],
         notes=data["notes"],
         sources="; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items()),
     )
+
+
+def render_case_html(record: dict[str, Any]) -> str:
+    """A case's grids and matrix as a styled fragment, for pytest-html's report; empty when it has none."""
+    case = _case_view(record)
+    if not case["tables"] and not case["matrix"]:
+        return ""
+    return _TEMPLATES.get_template("pytest_html_extra.html.j2").render(c=case)
+
+
+def _changes(comparison: dict[str, Any]) -> list[dict[str, Any]]:
+    """The baseline's changes, regressions first."""
+    order = (REGRESSED, FIXED, CHANGED, NEW, REMOVED)
+    return sorted(comparison["changes"], key=lambda c: order.index(c["kind"]))
+
+
+def _mapping(entry: dict[str, Any]) -> Mapping:
+    """A behaviour's controls as the JSON document holds them."""
+    return Mapping(tuple(Control(**c) for c in entry.get("controls", [])), entry.get("none", ""))
 
 
 def _short_lines(certification: dict[str, Any]) -> list[str]:
@@ -101,11 +120,9 @@ def _short_lines(certification: dict[str, Any]) -> list[str]:
 
 
 def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[str, Any]], controls: dict | None) -> dict[str, Any]:
-    mapping = (Mapping(tuple(Control(**c) for c in controls.get("controls", [])), controls.get("none", ""))
-               if controls else "")
     own = sorted((c for c in cases if c["behaviour"] == behaviour), key=lambda c: c["case"])
     return {"id": behaviour, "title": BEHAVIOURS.get(behaviour, ""), "status": verdict["status"], "why": verdict["why"],
-            "controls": str(mapping), "cases": [_case_view(c) for c in own]}
+            "controls": str(_mapping(controls)) if controls else "", "cases": [_case_view(c) for c in own]}
 
 
 def _case_view(record: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from .certification import NOT_CERTIFIED, NotApplicable, certify
 from .errors import K8sSecError
 from .controls import frameworks, mappings
 from . import __version__
-from .render import render_html, render_markdown
+from .render import render_case_html, render_html, render_markdown
 from .sarif import sarif_log
 
 EVIDENCE_KEY = pytest.StashKey[dict]()
@@ -73,6 +73,8 @@ class ReportPlugin:
         if verdict in ("skip", "n/a") and isinstance(report.longrepr, tuple):
             record["reason"] = report.longrepr[2].removeprefix("Skipped: ")
         self.session.results = [r for r in self.session.results if r["case"] != record["case"]] + [record]
+        if getattr(item.config.option, "htmlpath", None):  # pytest-html writes a report
+            _attach_to_pytest_html(report, record)
         if _junit_family(item.config) == "xunit1":  # xunit2's schema has no properties in a testcase
             report.user_properties += [("behaviour", behaviour), ("mechanism", record["mechanism"]), ("verdict", verdict)]
 
@@ -128,10 +130,11 @@ class ReportPlugin:
 
     def document(self) -> dict[str, Any]:
         handle = self.session.handle
+        certification = self.session.certification.document()
         return {
             "schema": SCHEMA,
             "plugin": __version__,
-            "certification": self.session.certification.document(),
+            "certification": certification,
             "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "profile": self.session.profile.name,
             "cluster": {
@@ -141,11 +144,19 @@ class ReportPlugin:
                 "details": {k: str(v) if isinstance(v, Path) else v for k, v in handle.details.items()} if handle else {},
             },
             "controls": {"frameworks": frameworks(),
-                         "behaviours": {b: _controls(b) for b in self.session.certification.document()["behaviours"]}},
+                         "behaviours": {b: _controls(b) for b in certification["behaviours"]}},
             "summary": _summary(self.session.results),
             "notes": self.session.notes,
             "cases": self.session.results,
         }
+
+
+def _attach_to_pytest_html(report: pytest.TestReport, record: dict[str, Any]) -> None:
+    """The case's grids and matrix as an extra of its row in pytest-html's report."""
+    fragment = render_case_html(record)
+    if fragment:
+        from pytest_html import extras  # only when pytest-html is installed and active
+        report.extras = [*getattr(report, "extras", []), extras.html(fragment)]
 
 
 def _junit_family(config: pytest.Config) -> str | None:

@@ -162,7 +162,7 @@ NETPOL_CASES = "--k8s-sec-behaviours=NETPOL-1,NETPOL-2,NETPOL-3,NETPOL-4,NETPOL-
 def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(suite, local_cluster, pytester, open_in_chromium):
     local_cluster.stop_component("kube-router")
     try:
-        result = suite(NETPOL_CASES, "-v", "--k8s-sec-report=report")
+        result = suite(NETPOL_CASES, "-v", "--k8s-sec-report=report", "--html=pytest-html.html", "--self-contained-html")
     finally:
         local_cluster.start_component("kube-router")
     result.stdout.fnmatch_lines(["*test_no_policy_every_client_reaches_nginx PASSED*",
@@ -179,6 +179,10 @@ def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(sui
     deny = dom[dom.index('id="test_default_deny_blocks_every_client"'):]
     deny = deny[:deny.index("</article>")]
     assert deny.count('class="allowed diff"') > 0 and 'class="blocked diff"' not in deny
+    # pytest-html's report carries the same grids in the failed case's row
+    dom, _ = open_in_chromium(pytester.path / "pytest-html.html")
+    row = dom[dom.index("test_default_deny_blocks_every_client"):]
+    assert '<div class="evidence">' in row and 'class="allowed diff"' in row[:row.index("</tbody>")]
 
 
 def test_without_cluster_dns_nginx_is_not_reached_by_name(suite, local_cluster):

@@ -4,7 +4,7 @@ import json
 import re
 
 from pytest_k8ssec.certification import certify
-from pytest_k8ssec.render import render_html, render_markdown
+from pytest_k8ssec.render import render_case_html, render_html, render_markdown
 from pytest_k8ssec.report import main
 
 CELL = "tenant/access -> tenant/nginx-0 port 8080/TCP (http)"
@@ -56,3 +56,15 @@ def test_a_page_of_a_run_that_saw_too_little_never_says_certified():
         head = render_html(data).split("</h1>")[0]
         assert f">{word}</span>" in head and ">CERTIFIED<" not in head
         assert "<title>k8s-sec: " + word in head
+
+
+def test_a_case_with_a_grid_gives_pytest_html_a_fragment_styled_on_its_own():
+    deny, can_i = _document()["cases"]
+    fragment = render_case_html(deny)
+    assert fragment.startswith('<div class="evidence">') and "<html" not in fragment
+    assert 'class="allowed diff"' in fragment and "<caption>expected, port 8080/TCP (http)</caption>" in fragment
+    styles = fragment[fragment.index("<style>") + 7:fragment.index("</style>")]
+    assert all(rule.strip().startswith(".evidence") for rule in re.split(r"[{}]", styles)[::2] if rule.strip()), \
+        "every rule is scoped, so pytest-html's own page keeps its look"
+    assert '<tr><td>create pods</td><td>yes</td><td>yes</td></tr>' in render_case_html(can_i)
+    assert render_case_html({**deny, "evidence": {"cells": 2}}) == ""
