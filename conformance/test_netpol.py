@@ -13,6 +13,7 @@ from pytest_k8ssec import reachability
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.netpol import policies as np
 from pytest_k8ssec.netpol.model import Model, Namespace, Pod, Port, Service
+from pytest_k8ssec.netpol.truthtable import Outcome
 
 behaviour = pytest.mark.behaviour
 PORTS = (Port(8080, "http"), Port(8081, "alt"))
@@ -47,6 +48,8 @@ class NetLab:
                         cluster_policies=", ".join(self.lab.cluster_policies) or "none",
                         policies=", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in policies) or "none",
                         table={"expected": verdict.expected.document(), "observed": verdict.observed.document()})
+        if Outcome.BLOCKED in verdict.expected.cells.values() and Outcome.BLOCKED not in verdict.observed.cells.values():
+            self.timeout = 5  # nothing blocked for a whole timeout: nothing enforces, and the cases after this fail fast
         self.lab.judge(verdict)
 
 
@@ -61,12 +64,11 @@ def netlab(k8s_run, k8s_admin, k8s_cluster) -> NetLab:
 
 @pytest.fixture(scope="module")
 def enforcing(netlab: NetLab, k8s_profile) -> NetLab:
-    """Preflight: a default-deny must block something, or the cluster enforces no NetworkPolicy at all."""
-    blocked = netlab.lab.blocks_anything([np.default_deny_ingress(netlab.ns("tenant"), labels=netlab.labels)], timeout=20)
-    if not blocked and not k8s_profile.netpol_enforced:
+    """The lab of the deny cases. Where the profile says NetworkPolicy is not enforced, they are
+    not applicable unless a default-deny blocks something; elsewhere they run and say what they saw."""
+    if not k8s_profile.netpol_enforced and not netlab.lab.blocks_anything(
+            [np.default_deny_ingress(netlab.ns("tenant"), labels=netlab.labels)], timeout=20):
         not_applicable("the profile says this cluster does not enforce NetworkPolicy (networkpolicy.enforced: false)")
-    if not blocked:  # the profile expects enforcement: the cases run and fail with their tables, without long waits
-        netlab.timeout = 5
     return netlab
 
 

@@ -6,10 +6,10 @@ a policy change until the observed table equals the expected one, counting the a
 
 A dead server, an endpoint-less Service or a broken overlay time out just like a dropping
 policy. So a "blocked" verdict needs a positive control: with no policy in force, every cell a
-case expects blocked must answer in this run, just before the case; after it, every server
-still serves on its ports (checked from inside the pod). A verdict needs STABLE_ROUNDS
-consecutive matching observations, started over STABLE_SECONDS where anything is blocked, so an
-enforcer that flaps does not pass on a lucky window.
+case expects blocked must answer in this run, just before the case; during it, every server
+still serves on its ports (checked from inside the pod in every round). A verdict needs
+STABLE_ROUNDS consecutive matching observations, so an enforcer that flaps does not pass on one
+lucky round.
 """
 
 from __future__ import annotations
@@ -35,11 +35,10 @@ from .waits import WaitTimeout, wait_counting, wait_for
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 2     # seconds one wget may take: 1 s flakes on allowed cells under load (two runs at once)
 CONTROL_TIMEOUT = 1   # the positive control asks more: a cell must answer within this, before a case
-STABLE_ROUNDS = 2     # consecutive observations that must agree with the expected table
-# ... and, where the table blocks anything, their probes must start over this span: a round sees a
-# cell blocked only in the first second of its probe (the SYN and its one retransmission), so an
-# enforcer up for less than this never passes.
-STABLE_SECONDS = 4.0
+# Consecutive observations that must agree with the expected table. A round sees a cell blocked
+# only if the SYN and its retransmission a second later are both dropped, and a round with a
+# blocked cell lasts PROBE_TIMEOUT and more: two rounds need a block that holds about 3.5 s.
+STABLE_ROUNDS = 2
 WORKERS = 16          # source pods probed at once: more than the lab has, so a round costs one probe timeout
 EXEC_TIMEOUT = 30
 TOOLS = Tools()       # how probes call wget and timeout in the lab's pods
@@ -56,33 +55,35 @@ class Prober:
     probes: int = 0
     seconds: float = 0.0
     last: dict[Key, Observation] = field(default_factory=dict)
+    not_serving: list[str] = field(default_factory=list)  # server ports that did not answer in the last round
 
     def observe(self, expected: TruthTable, timeout: int = PROBE_TIMEOUT) -> TruthTable:
-        """The observed outcome of every cell `expected` has; a failed exec makes its cells ERROR."""
+        """The observed outcome of every cell `expected` has; a failed exec makes its cells ERROR.
+
+        In the same round every server probes its own ports on 127.0.0.1, where no policy
+        applies: a port that does not answer there is not serving, and its blocked cells prove nothing.
+        """
         by_source: dict[str, list[ProbeTarget]] = {}
         for source, destination, port in expected.keys():
             by_source.setdefault(source, []).append(ProbeTarget(destination, port, self.addresses[destination]))
+        for server in self.model.pods:
+            by_source.setdefault(server.short, []).extend(ProbeTarget(server.short, port, "127.0.0.1") for port in server.ports)
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             parts = list(pool.map(lambda item: self._probe_from(*item, timeout=timeout), by_source.items()))
         self.seconds = time.monotonic() - started
         observed = expected.empty_like()
-        self.last = {}
+        self.last, self.not_serving = {}, []
         for source, results in parts:
             for target, seen in results.items():
+                if target.destination == source:
+                    if seen.outcome is not Outcome.ALLOWED:
+                        self.not_serving.append(f"{target.id} ({seen.detail})")
+                    continue
                 observed.set(source, target.destination, target.port, seen.outcome)
                 self.last[(source, target.destination, target.port)] = seen
         self.probes += len(observed.cells)
         return observed
-
-    def not_serving(self) -> list[str]:
-        """Every server pod's ports, probed from inside the pod itself (no policy applies): those that do not answer."""
-        servers = [p for p in self.model.pods if p.ports]
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            parts = list(pool.map(lambda p: self._probe_from(p.short, [ProbeTarget(p.short, port, "127.0.0.1")
-                                                                     for port in p.ports]), servers))
-        return [f"{target.id} ({seen.detail})" for _, results in parts for target, seen in results.items()
-                if seen.outcome is not Outcome.ALLOWED]
 
     def _probe_from(self, source: str, targets: list[ProbeTarget],
                     timeout: int = PROBE_TIMEOUT) -> tuple[str, dict[ProbeTarget, Observation]]:
@@ -123,7 +124,6 @@ class Verdict:
     attempts: int
     seconds: float
     matching_rounds: int = 0                  # consecutive observations equal to the expected table, at the end
-    matching_seconds: float = 0.0             # from the start of the first of them to the start of the last
     control: Control | None = None
     not_serving: list[str] = field(default_factory=list)  # servers that stopped answering during the case
 
@@ -172,8 +172,8 @@ class Lab:
                         found[f"{ns_key}/{item.metadata.name}"] = item.status.pod_ip
             return found
 
-        ips = wait_for("the reachability lab's pods to be Ready (serving)", pod_ips, timeout=wait,
-                       ready=lambda f: all(p.short in f for p in self.model.pods)) if wait else pod_ips()
+        ips = wait_for("the reachability lab's pods to be Ready (serving)", pod_ips, timeout=wait, interval=0.2,
+                       max_interval=0.5, ready=lambda f: all(p.short in f for p in self.model.pods)) if wait else pod_ips()
         not_ready = [p.short for p in self.model.pods if p.short not in ips]
         if not_ready:
             raise ProbeError(f"lab pods not Ready (not serving), so no cell with them can be judged: {', '.join(not_ready)}")
@@ -202,8 +202,8 @@ class Lab:
         """Put `policies` in force and poll the matrix until it equals the expected table, or time out.
 
         First the positive control: with no policy in force, the cells the case expects blocked
-        must answer (pod IPs are read again, as a restarted pod has a new one). Last, every
-        server must still serve. The verdict is the last observation, never one made after the
+        must answer (pod IPs are read again, as a restarted pod has a new one). In the last
+        round, every server must still serve. The verdict is the last observation, never one made after the
         timeout. `control_first=False` leaves the policies in force live, for a case that changes labels
         under them after a checked round.
         """
@@ -241,32 +241,29 @@ class Lab:
         return self._verdict(expected, timeout, "every client reaching the Services by DNS name")
 
     def _verdict(self, expected: TruthTable, timeout: float, what: str, control: Control | None = None) -> Verdict:
-        seconds = STABLE_SECONDS if Outcome.BLOCKED in expected.cells.values() else 0.0
-        observed, rounds = self._poll(expected, timeout, what, stable_seconds=seconds)
-        streak, span = _streak(rounds)
-        return Verdict(expected, observed, len(rounds), self.prober.seconds, matching_rounds=streak, matching_seconds=span,
-                       control=control, not_serving=self.prober.not_serving())
+        observed, rounds = self._poll(expected, timeout, what)
+        return Verdict(expected, observed, len(rounds), self.prober.seconds, matching_rounds=_streak(rounds),
+                       control=control, not_serving=list(self.prober.not_serving))
 
     def _poll(self, expected: TruthTable, timeout: float, what: str, rounds_needed: int = STABLE_ROUNDS,
-              stable_seconds: float = 0.0, probe_timeout: int = PROBE_TIMEOUT) -> tuple[TruthTable, list[tuple[bool, float]]]:
-        """Observe until `rounds_needed` observations in a row, started over `stable_seconds`, equal `expected`.
+              probe_timeout: int = PROBE_TIMEOUT) -> tuple[TruthTable, list[bool]]:
+        """Observe until `rounds_needed` observations in a row equal `expected`.
 
-        Returns the last observation and each round's (match, start). Probe errors are not
+        Returns the last observation and whether each round matched. Probe errors are not
         something a policy change converges to: three observations with errors in a row end the
         wait early.
         """
-        rounds: list[tuple[bool, float]] = []
+        rounds: list[bool] = []
         seen: list[TruthTable] = []
         with_errors: list[bool] = []
 
         def settled(observed: TruthTable) -> bool:
             seen.append(observed)
             wrong = len(wrong_cells(expected, observed))
-            rounds.append((not wrong, time.monotonic() - self.prober.seconds))
+            rounds.append(not wrong)
             log.debug("%s: round %d, %d cells wrong, %.2fs", what, len(rounds), wrong, self.prober.seconds)
             with_errors.append(any(o is Outcome.ERROR for o in observed.cells.values()))
-            streak, span = _streak(rounds)
-            return (streak >= rounds_needed and span >= stable_seconds) or with_errors[-3:] == [True] * 3
+            return _streak(rounds) >= rounds_needed or with_errors[-3:] == [True] * 3
 
         try:
             wait_counting(f"the observed reachability to match {what}", lambda: self.prober.observe(expected, probe_timeout),
@@ -301,11 +298,9 @@ class Lab:
             raise ProbeError("servers stopped answering on their own ports during the case, so its blocked cells prove "
                              "nothing: " + ", ".join(verdict.not_serving))
         assert not verdict.wrong, "reachability differs from the policies in force:\n" + self.explain(verdict)
-        blocks = Outcome.BLOCKED in verdict.expected.cells.values()
-        assert verdict.matching_rounds >= STABLE_ROUNDS and (verdict.matching_seconds >= STABLE_SECONDS or not blocks), (
-            f"the expected table was observed in {verdict.matching_rounds} round(s) started over "
-            f"{verdict.matching_seconds:.1f}s only before the timeout (a block must hold {STABLE_SECONDS:.0f}s) "
-            f"({verdict.attempts} rounds in all): enforcement is not stable")
+        assert verdict.matching_rounds >= STABLE_ROUNDS, (
+            f"the expected table was observed in {verdict.matching_rounds} consecutive round(s) only before the timeout "
+            f"({verdict.attempts} rounds in all; {STABLE_ROUNDS} are needed): enforcement is not stable")
 
     def explain(self, verdict: Verdict) -> str:
         """Expected, observed and diff tables and, per wrong cell, the kubectl command reproducing it."""
@@ -347,14 +342,14 @@ def cluster_network_policies(api: client.ApiClient) -> list[str]:
     return found
 
 
-def _streak(rounds: list[tuple[bool, float]]) -> tuple[int, float]:
-    """The matching rounds at the end, and the seconds from the start of the first of them to the start of the last."""
+def _streak(rounds: list[bool]) -> int:
+    """How many rounds at the end matched."""
     count = 0
-    for ok, _ in reversed(rounds):
+    for ok in reversed(rounds):
         if not ok:
             break
         count += 1
-    return (count, rounds[-1][1] - rounds[-count][1]) if count else (0, 0.0)
+    return count
 
 
 def _copy(manifest: dict[str, Any]) -> dict[str, Any]:

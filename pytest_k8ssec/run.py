@@ -2,7 +2,9 @@
 
 Every object carries the run label, so teardown (and the next run, after a SIGKILL) finds it by
 label. A run proves it is alive with a Lease it renews; another run's objects are removed only
-once their Lease has gone stale, so concurrent runs never touch each other.
+once their Lease has gone stale, so concurrent runs never touch each other. Teardown waits until
+every object is gone or being deleted: a namespace stays Terminating for seconds while the
+cluster's namespace controller empties it, and that needs no one waiting.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
@@ -129,7 +131,7 @@ class Run:
                 log.debug("heartbeat failed: %s", exc)
 
     def finish(self, timeout: float = 90) -> list[str]:
-        """Stop the heartbeat and remove everything labelled with this run; return what remains."""
+        """Stop the heartbeat and delete everything labelled with this run; return what is not being deleted."""
         self._stop.set()
         return delete_run(self.api, self.id, timeout=timeout)
 
@@ -138,22 +140,26 @@ def _micro(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def labelled(api: client.ApiClient, run_id: str | None = None) -> list[str]:
-    """Every object on the cluster carrying the run label (of one run, or of any)."""
+def labelled(api: client.ApiClient, run_id: str | None = None, terminating: bool = True) -> list[str]:
+    """Every object on the cluster carrying the run label (of one run, or of any); with
+    `terminating=False`, only those not being deleted already."""
+    return [f"{kind}/{item.metadata.name}" for kind, item in _labelled_items(api, run_id)
+            if terminating or not item.metadata.deletionTimestamp]
+
+
+def _labelled_items(api: client.ApiClient, run_id: str | None) -> Iterator[tuple[str, Any]]:
     selector = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
     dyn = dynamic_client(api)
-    found = []
     for api_version, kind in [("v1", "Namespace"), *CLUSTER_KINDS]:
         try:
             items = dyn.resources.get(api_version=api_version, kind=kind).get(label_selector=selector).items
         except (ApiException, dynamic.exceptions.ResourceNotFoundError):
             continue
-        found += [f"{kind}/{item.metadata.name}" for item in items]
-    return found
+        yield from ((kind, item) for item in items)
 
 
 def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[str]:
-    """Delete every object of one run, wait until it is gone; return what still remains."""
+    """Delete every object of one run, wait until each is gone or being deleted; return the others."""
     selector = f"{RUN_LABEL}={run_id}"
     dyn = dynamic_client(api)
     core = client.CoreV1Api(api)
@@ -164,15 +170,16 @@ def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[
         try:
             resource = dyn.resources.get(api_version=api_version, kind=kind)
             for item in resource.get(label_selector=selector).items:
-                _ignore_missing(lambda: resource.delete(name=item.metadata.name, body={"propagationPolicy": "Background"}))
+                if not item.metadata.deletionTimestamp:
+                    _ignore_missing(lambda: resource.delete(name=item.metadata.name, body={"propagationPolicy": "Background"}))
         except (ApiException, dynamic.exceptions.ResourceNotFoundError) as exc:
             log.debug("cannot list %s: %s", kind, exc)
     try:
-        wait_for(f"the objects of run {run_id} to be deleted", lambda: labelled(api, run_id), timeout=timeout,
-                 interval=0.25, max_interval=0.5, ready=lambda left: not left)
+        wait_for(f"the objects of run {run_id} to be deleted", lambda: labelled(api, run_id, terminating=False),
+                 timeout=timeout, interval=0.1, max_interval=0.5, ready=lambda left: not left)
     except AssertionError:
         pass
-    return labelled(api, run_id)
+    return labelled(api, run_id, terminating=False)
 
 
 def _ignore_missing(call) -> None:
@@ -194,14 +201,8 @@ def live_runs(api: client.ApiClient, own_id: str = "") -> list[str]:
 
 
 def _run_ids(api: client.ApiClient, own_id: str) -> list[str]:
-    ids: set[str] = set()
-    dyn = dynamic_client(api)
-    for api_version, kind in [("v1", "Namespace"), *CLUSTER_KINDS]:
-        try:
-            for item in dyn.resources.get(api_version=api_version, kind=kind).get(label_selector=RUN_LABEL).items:
-                ids.add(item.metadata.labels[RUN_LABEL])
-        except (ApiException, dynamic.exceptions.ResourceNotFoundError):
-            continue
+    """Runs with objects that are not being deleted: a run that finished has none."""
+    ids = {item.metadata.labels[RUN_LABEL] for _, item in _labelled_items(api, None) if not item.metadata.deletionTimestamp}
     ids.discard(own_id)
     return sorted(ids)
 

@@ -1,4 +1,4 @@
-"""Helpers the negative-control tests share (imported by name: pytest puts this folder on sys.path)."""
+"""Helpers the integration tests share (imported by name: pytest puts this folder on sys.path)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import yaml
 
 from pytest_k8ssec.apiserver_config import hardening_flags
 from pytest_k8ssec.profile import default_profile_path
+from pytest_k8ssec.run import labelled
+from pytest_k8ssec.waits import wait_for
 
 ADMISSION_PLUGINS = hardening_flags("", "", "")["enable-admission-plugins"].split(",")
 
@@ -33,3 +35,12 @@ def apiserver_without(local_cluster, plugin: str):
         yield
     finally:
         local_cluster.start_component("kube-apiserver")
+
+
+def nothing_left(admin) -> list[str]:
+    """What runs left that is not being deleted; and what is (namespaces the cluster is emptying) must go within a minute."""
+    left = labelled(admin, terminating=False)
+    if not left:
+        wait_for("the namespaces the runs deleted to be emptied and removed", lambda: labelled(admin), timeout=60,
+                 interval=0.5, ready=lambda remaining: not remaining)
+    return left

@@ -25,13 +25,13 @@ def k8s_sec(pytester, admin, local_cluster, monkeypatch):
     monkeypatch.setenv("K8SSEC_CACHE", str(local_cluster.cache))
 
     def run(*args: str):
-        before = labelled(admin)
+        before = labelled(admin, terminating=False)
         result = pytester.runpytest_subprocess("--k8s-sec", "-p", "no:cacheprovider", *args)
         text = "\n".join(result.outlines + result.errlines)
         lines = [line for line in text.splitlines() if "k8s-sec:" in line]
         assert result.ret not in (0, 5), text
         assert len(lines) == 1 and "Traceback" not in text, text
-        assert labelled(admin) == before, "the failed run left objects behind"
+        assert labelled(admin, terminating=False) == before, "the failed run left objects behind"
         return lines[0]
     return run
 

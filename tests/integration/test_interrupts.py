@@ -16,6 +16,8 @@ import pytest
 from pytest_k8ssec.run import labelled, stale_runs
 from pytest_k8ssec.waits import wait_for
 
+from controls import nothing_left
+
 
 @pytest.fixture
 def start_run(local_cluster, tmp_path):
@@ -42,29 +44,29 @@ def midway(admin) -> list[str]:
     """Wait until the run has namespaces, cluster-scoped RBAC and a CSR: it is well into its cases."""
     def kinds(objects: list[str]) -> set[str]:
         return {o.split("/")[0] for o in objects}
-    return wait_for("the run to create namespaces, a ClusterRole and a CSR", lambda: labelled(admin), timeout=120,
-                    interval=0.2, max_interval=0.5,
+    return wait_for("the run to create namespaces, a ClusterRole and a CSR", lambda: labelled(admin, terminating=False),
+                    timeout=120, interval=0.2, max_interval=0.5,
                     ready=lambda objs: {"Namespace", "ClusterRole", "CertificateSigningRequest"} <= kinds(objs))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_removes_everything_it_made(sig, start_run, admin):
-    assert labelled(admin) == [], "the cluster must start clean"
+    assert labelled(admin, terminating=False) == [], "the cluster must start clean"
     proc = start_run()
     made = midway(admin)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=180)
     assert proc.returncode != 0, output
-    assert made and labelled(admin) == [], output
+    assert made and nothing_left(admin) == [], output
 
 
 def test_killed_run_is_cleaned_by_the_next_run_which_says_so(start_run, admin, local_cluster):
-    assert labelled(admin) == [], "the cluster must start clean"
+    assert labelled(admin, terminating=False) == [], "the cluster must start clean"
     proc = start_run()
     midway(admin)
     proc.kill()
     proc.wait()
-    left = labelled(admin)
+    left = labelled(admin, terminating=False)
     assert left, "SIGKILL leaves the run no chance to clean up"
     killed = {o.split("-")[1] for o in left if o.startswith("Namespace/k8ssec-")}
     assert len(killed) == 1
@@ -80,4 +82,4 @@ def test_killed_run_is_cleaned_by_the_next_run_which_says_so(start_run, admin, l
     assert next_run.returncode == 0, output
     (run_id,) = killed
     assert output.count(f"k8s-sec: removed the leftovers of killed run {run_id}") == 1, output
-    assert labelled(admin) == [], output
+    assert nothing_left(admin) == [], output

@@ -15,6 +15,8 @@ from kubernetes import client
 from pytest_k8ssec.profile import default_profile_path
 from pytest_k8ssec.run import RUN_LABEL, labelled
 
+from controls import nothing_left
+
 
 def profile_with_local_images(local_cluster, directory) -> str:
     """The default profile, with the images this cluster has (it cannot pull any): what an air-gapped user writes."""
@@ -57,7 +59,7 @@ def test_existing_cluster_without_opt_in_gets_no_cluster_scoped_change(pytester,
     assert {"USER-1", "RBAC-3", "RBAC-4", "PSP-1", "PSP-2", "PSP-3", "PSP-4", "EXC-1", "EXC-2", "AUDIT-1"} <= not_observed
     assert "RBAC-1" not in not_observed and "NETPOL-2" not in not_observed
     assert seen == set()
-    assert labelled(admin) == []
+    assert nothing_left(admin) == []
 
 
 def test_partial_certification_is_accepted_only_when_asked(pytester, local_cluster):
@@ -87,7 +89,7 @@ def test_two_runs_at_the_same_time_both_pass_and_leave_nothing(local_cluster, ad
     for proc, output in zip(runs, outputs):
         assert proc.returncode == 0, output[-4000:]
         assert "removed the leftovers" not in output, "a live run was taken for a killed one"
-    assert labelled(admin) == []
+    assert nothing_left(admin) == []
 
 
 def test_a_run_refuses_to_create_outside_its_own_namespaces(run, admin):

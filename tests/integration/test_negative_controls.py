@@ -181,8 +181,8 @@ def test_without_networkpolicy_enforcer_deny_cases_fail_with_unexpected_dots(sui
     assert deny.count('class="allowed diff"') > 0 and 'class="blocked diff"' not in deny
     # pytest-html's report carries the same grids in the failed case's row
     dom, _ = open_in_chromium(pytester.path / "pytest-html.html")
-    row = dom[dom.index("test_default_deny_blocks_every_client"):]
-    assert '<div class="evidence">' in row and 'class="allowed diff"' in row[:row.index("</tbody>")]
+    row = dom[dom.index('id="test_netpol.py::test_default_deny_blocks_every_client"'):].split('<tbody class="results-table-row')[0]
+    assert '<div class="evidence">' in row and 'class="allowed diff"' in row
 
 
 def test_without_cluster_dns_nginx_is_not_reached_by_name(suite, local_cluster):
