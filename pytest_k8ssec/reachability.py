@@ -203,9 +203,9 @@ class Lab:
 
         First the positive control: with no policy in force, the cells the case expects blocked
         must answer (pod IPs are read again, as a restarted pod has a new one). In the last
-        round, every server must still serve. The verdict is the last observation, never one made after the
-        timeout. `control_first=False` leaves the policies in force live, for a case that changes labels
-        under them after a checked round.
+        round, every server must still serve. The verdict is the last observation, never one
+        made after the timeout. `control_first=False` leaves the policies in force live, for a
+        case that changes labels under them after a checked round.
         """
         expected = expected_table(self.model, policies)
         self.prober.addresses = self._addresses()
