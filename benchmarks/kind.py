@@ -50,6 +50,9 @@ def main() -> int:
         print(f"Calico ready: {calico}s   create + Calico: {create + calico:.1f}s")
         print(f"suite wall time, create and teardown included: {total}s; the cases alone: {total - create - calico:.0f}s")
         print(f"result: exit {proc.returncode}, {data['summary']}, {data['certification']['verdict']}")
+        for case in data["cases"]:
+            if case["verdict"] in ("fail", "error"):
+                print(f"{case['verdict']}: {case['case']}: {case.get('failure', '')[:3000]}")
         return proc.returncode
 
 

@@ -39,23 +39,32 @@ def install_calico(kubeconfig: Path, context: str, objects: list[dict[str, Any]]
             conflicts = [e for e in exc.api_exceptions if e.status != 409]
             if conflicts:
                 raise K8sSecError(f"installing Calico failed: {conflicts[0].reason}: {conflicts[0].body}") from None
-    progress.say("Calico installed: waiting for calico-node on every node")
+    progress.say("Calico installed: waiting for kube-system's DaemonSets and Deployments (calico-node on every node, CoreDNS)")
     try:
         core = client.CoreV1Api(api)
-        wait_for("calico-node to be ready on every node", lambda: _calico_state(apps, core, mirror), timeout=READY_TIMEOUT,
-                 interval=2, max_interval=5, ready=lambda s: s == "ready")
+        wait_for("every kube-system DaemonSet and Deployment to be ready", lambda: _kube_system_state(apps, core, mirror),
+                 timeout=READY_TIMEOUT, interval=0.5, max_interval=1, ready=lambda s: s == "ready")
         return wait_for("every node to be Ready", lambda: _ready_nodes(api), timeout=READY_TIMEOUT,
-                        interval=2, max_interval=5, ready=lambda nodes: bool(nodes) and None not in nodes)
+                        interval=0.5, max_interval=1, ready=lambda nodes: bool(nodes) and None not in nodes)
     except WaitTimeout as exc:
         raise K8sSecError(f"Calico did not become ready: {exc}; {_why_not_ready(api)}") from None
 
 
-def _calico_state(apps: client.AppsV1Api, core: client.CoreV1Api, mirror: str | None) -> str:
+def _kube_system_state(apps: client.AppsV1Api, core: client.CoreV1Api, mirror: str | None) -> str:
+    """"ready" once calico-node runs and every kube-system workload has all its pods ready.
+
+    The cluster is handed out only then: a new cluster whose CoreDNS or calico-kube-controllers
+    is still starting would fail PRIV-2 (kube-system's workloads keep all their pods) for our reasons.
+    """
     _raise_on_pull_failure(core, mirror)
-    status = apps.read_namespaced_daemon_set("calico-node", "kube-system").status
-    if status.desired_number_scheduled and status.number_ready == status.desired_number_scheduled:
-        return "ready"
-    return f"{status.number_ready or 0}/{status.desired_number_scheduled or 0} calico-node pods ready"
+    waiting = [f"DaemonSet {d.metadata.name}: {d.status.number_ready or 0}/{d.status.desired_number_scheduled or 0} ready"
+               for d in apps.list_namespaced_daemon_set("kube-system").items
+               if (d.status.number_ready or 0) != (d.status.desired_number_scheduled or 0)
+               or (d.metadata.name == "calico-node" and not d.status.desired_number_scheduled)]
+    waiting += [f"Deployment {d.metadata.name}: {d.status.ready_replicas or 0}/{d.spec.replicas} ready"
+                for d in apps.list_namespaced_deployment("kube-system").items
+                if (d.status.ready_replicas or 0) != d.spec.replicas]
+    return "; ".join(waiting) or "ready"
 
 
 def _raise_on_pull_failure(core: client.CoreV1Api, mirror: str | None) -> None:
