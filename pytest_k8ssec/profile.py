@@ -100,7 +100,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
     checks = v.mapping(root.get("checks", {}), "checks")
     v.only(adm, "admission", {"enforced", "tenant_level", "default_level", "hardened_namespaces"})
     level = v.level(adm.get("tenant_level", "restricted"), "admission.tenant_level")
-    return Profile(
+    profile = Profile(
         path=str(path),
         name=v.string(root.get("name"), "name"),
         developer_group=v.string(role.get("group"), "developer_role.group"),
@@ -109,7 +109,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         user_name=v.string(user.get("name"), "user.name"),
         user_groups=v.strings(user.get("groups"), "user.groups"),
         user_kubeconfig=v.optional_string(user.get("kubeconfig"), "user.kubeconfig"),
-        access_before=v.access(access.get("before_extra_rules"), "access.before_extra_rules"),
+        access_before=v.questions(access.get("before_extra_rules"), "access.before_extra_rules"),
         access_after=v.access(access.get("after_extra_rules", {}), "access.after_extra_rules"),
         only_in_tenant=v.boolean(access.get("only_in_tenant", True), "access.only_in_tenant"),
         netpol_enforced=v.boolean(netpol.get("enforced", True), "networkpolicy.enforced"),
@@ -125,6 +125,8 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         images=v.images(root.get("images", {}), "images"),
         not_applicable=v.not_applicable(root.get("not_applicable", {}), "not_applicable"),
     )
+    v.role_update(profile, role.get("extra_rules"), access.get("after_extra_rules"))
+    return profile
 
 
 class _Validator:
@@ -206,6 +208,25 @@ class _Validator:
             for part in ("apiGroups", "resources", "verbs"):
                 self.strings(rule.get(part), f"{key}[{i}].{part}")
         return value
+
+    def questions(self, value: Any, key: str) -> list[AccessCase]:
+        """The can-i matrix RBAC-2 and RBAC-4 ask: with no question they would pass having observed nothing."""
+        cases = self.access(value, key)
+        if not cases:
+            raise self.fail(key, 'at least one can-i question, e.g. "get secrets": no (with none, RBAC-2 and RBAC-4 check nothing)', value)
+        return cases
+
+    def role_update(self, profile: Profile, extra_rules: Any, after: Any) -> None:
+        """RBAC-3 must see an answer change from no to yes, or the profile must say it does not apply."""
+        if "RBAC-3" in profile.not_applicable:
+            return
+        declare = "or declare RBAC-3 in not_applicable with the reason"
+        if not profile.extra_rules:
+            raise self.fail("developer_role.extra_rules",
+                            f"a non-empty list of the rules the developer role gains later (RBAC-3), {declare}", extra_rules)
+        if not any(case.allowed for case in profile.access_after):
+            raise self.fail("access.after_extra_rules", "can-i questions with at least one answered yes once the extra rules "
+                            f"are added (else RBAC-3 sees no change), {declare}", after)
 
     def access(self, value: Any, key: str) -> list[AccessCase]:
         value = self.mapping(value, key)

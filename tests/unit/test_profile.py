@@ -71,3 +71,28 @@ def test_a_missing_key_is_named_missing_not_a_wrong_type(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ProfileError, match=r"key 'developer_role.group' is missing or empty; it must be a non-empty string"):
         load_profile(path)
+
+
+def test_an_empty_can_i_matrix_is_refused():
+    """RBAC-2 and RBAC-4 would pass having asked nothing."""
+    data = default_data()
+    data["access"]["before_extra_rules"] = {}
+    with pytest.raises(ProfileError, match=r"^profile my.yaml: key 'access.before_extra_rules' must be at least one can-i question"):
+        parse_profile(data, "my.yaml")
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda d: d["access"].pop("after_extra_rules"), "access.after_extra_rules"),
+    (lambda d: d["developer_role"].update(extra_rules=[]), "developer_role.extra_rules"),
+    (lambda d: d["access"].update(after_extra_rules={"get secrets": False}), "access.after_extra_rules"),
+])
+def test_a_role_update_that_could_change_no_answer_is_refused_unless_rbac3_does_not_apply(mutate, key):
+    """RBAC-3 would pass at once: nothing it asks after the update was to turn yes."""
+    data = default_data()
+    mutate(data)
+    with pytest.raises(ProfileError) as err:
+        parse_profile(data, "my.yaml")
+    message = str(err.value)
+    assert message.startswith(f"profile my.yaml: key '{key}' ") and "or declare RBAC-3 in not_applicable" in message, message
+    data["not_applicable"] = {"RBAC-3": "roles here are changed only by a release"}
+    assert parse_profile(data, "my.yaml").not_applicable == {"RBAC-3": "roles here are changed only by a release"}
