@@ -6,7 +6,8 @@ cluster-scoped change, no audit log, no API) leaves the behaviour *not observed*
 read as a pass. A case whose claim cannot apply to this cluster (cross-node traffic on one node,
 a behaviour the profile declares not applicable) raises NotApplicable and counts neither way.
 A failure a valid waiver covers is *waived*: it does not stop the certification, and every
-report says so with the waiver's reason, owner and expiry.
+report says so with the waiver's reason, owner and expiry. A run whose every required behaviour
+was not applicable observed nothing, and is not certified.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class Certification:
     def waived(self) -> list[BehaviourVerdict]:
         return [b for b in self.behaviours if b.status == WAIVED]
 
+    @property
+    def nothing_observed(self) -> bool:
+        """Every required behaviour was not applicable: the run is evidence of nothing, so it cannot certify."""
+        return _nothing_observed(self.behaviours)
+
     def lines(self) -> list[str]:
         """What the terminal and the report's first lines say: the verdict, then each behaviour short of a pass."""
         statuses = (PASS, WAIVED, FAIL, NOT_OBSERVED, NOT_APPLICABLE)
@@ -78,6 +84,8 @@ class Certification:
             return [f"CERTIFIED: every required behaviour was observed ({tally}){scope}", *waived, *notes]
         short = self.failed + self.not_observed
         named = [b.behaviour for b in short] + (["waivers"] if self.waiver_problems else [])
+        if self.nothing_observed:
+            short, named = list(self.behaviours), ["nothing observed", *named]
         head = (f"PARTIAL (accepted with --k8s-sec-accept-partial): {len(self.not_observed)} required behaviours not observed"
                 if self.verdict == PARTIAL else
                 f"NOT CERTIFIED: {', '.join(named)} ({tally})")
@@ -86,6 +94,7 @@ class Certification:
 
     def document(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "partial_accepted": self.partial_accepted, "selected_only": self.selected,
+                "nothing_observed": self.nothing_observed,
                 "behaviours": {b.behaviour: {"status": b.status, "why": b.why, **({"waived_cases": dict(b.waived_cases)}
                                                                                 if b.waived_cases else {})}
                                for b in self.behaviours},
@@ -114,7 +123,7 @@ def certify(records: list[dict[str, Any]], required: list[str], declared_not_app
              if _passing(w, records)]
     if strict_waivers:
         problems += stale
-    if any(v.status == FAIL for v in verdicts) or problems:
+    if any(v.status == FAIL for v in verdicts) or problems or _nothing_observed(verdicts):
         verdict = NOT_CERTIFIED
     elif any(v.status == NOT_OBSERVED for v in verdicts):
         verdict = PARTIAL if accept_partial else NOT_CERTIFIED
@@ -122,6 +131,10 @@ def certify(records: list[dict[str, Any]], required: list[str], declared_not_app
         verdict = CERTIFIED
     return Certification(verdict, tuple(verdicts), accept_partial and verdict == PARTIAL, selected, tuple(problems),
                          () if strict_waivers else tuple(stale))
+
+
+def _nothing_observed(verdicts: Sequence[BehaviourVerdict]) -> bool:
+    return all(v.status == NOT_APPLICABLE for v in verdicts)
 
 
 def _waive(verdict: BehaviourVerdict, records: list[dict[str, Any]], waivers: list[Waiver]) -> BehaviourVerdict:

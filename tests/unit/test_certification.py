@@ -56,3 +56,15 @@ def test_a_certificate_for_selected_behaviours_says_so():
     assert result.lines() == ["CERTIFIED: every required behaviour was observed (1 pass) for the selected behaviours only: RBAC-2"]
     assert result.document()["selected_only"] is True
 
+
+def test_a_run_whose_every_behaviour_was_not_applicable_observed_nothing():
+    records = [rec("NETPOL-5", "n/a", reason="not applicable: one node")]
+    result = certify(records, ["NETPOL-5", "AUDIT-1"], {"AUDIT-1": "the provider hides the log"}, selected=True)
+    assert result.verdict == NOT_CERTIFIED and result.nothing_observed
+    assert result.lines() == ["NOT CERTIFIED: nothing observed (2 not applicable)",
+                              "  NETPOL-5 not applicable: not applicable: one node",
+                              "  AUDIT-1 not applicable: the profile says: the provider hides the log"]
+    document = result.document()
+    assert document["verdict"] == NOT_CERTIFIED and document["nothing_observed"] is True
+    assert document["behaviours"]["AUDIT-1"]["why"] == "the profile says: the provider hides the log"
+    assert certify(records, ["NETPOL-5", "AUDIT-1"], {"AUDIT-1": "hidden"}, accept_partial=True).verdict == NOT_CERTIFIED
