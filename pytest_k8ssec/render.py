@@ -44,16 +44,11 @@ def render_markdown(data: dict[str, Any]) -> str:
         detail = detail.replace("|", "\\|").replace("\n", " ")[:300]
         lines.append(f"| {r['behaviour']} | `{r['case']}` | {r['mechanism']} | **{r['verdict']}** | {detail} |")
     controls = data.get("controls")
-    claims = _claims(data)
     if controls:
         lines += ["", "## Controls", "", "What each behaviour's verdict is evidence for (partial: it covers part of the control).",
-                  *(["Claim: " + "; ".join(f"*{kind}*, {meaning}" for kind, meaning in claims["kinds"].items()) + "."]
-                    if claims else []),
-                  "", "| Behaviour | " + ("Claim | " if claims else "") + "Status | Controls |",
-                  "|---|" + ("---|" if claims else "") + "---|---|"]
+                  "", "| Behaviour | Status | Controls |", "|---|---|---|"]
         for behaviour, entry in controls["behaviours"].items():
-            claim = f" {claims['behaviours'].get(behaviour, '')} |" if claims else ""
-            lines.append(f"| {behaviour} |{claim} {certification['behaviours'][behaviour]['status']} | {_mapping(entry)} |")
+            lines.append(f"| {behaviour} | {certification['behaviours'][behaviour]['status']} | {_mapping(entry)} |")
         lines += ["", "Sources: " + "; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items())]
     if data["notes"]:
         lines += ["", "## Notes", *[f"- {n}" for n in data["notes"]]]
@@ -93,9 +88,7 @@ def render_html(data: dict[str, Any]) -> str:
         changes=None if comparison is None else {
             "head": baseline_lines(comparison)[0].capitalize(), "not_compared": comparison["not_compared"],
             "entries": _changes(comparison)},
-        claims=_claims(data),
-        behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b), _claims(data))
-                    for b, v in certification["behaviours"].items()],
+        behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b)) for b, v in certification["behaviours"].items()],
         notes=data["notes"],
         sources="; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items()),
     )
@@ -115,11 +108,6 @@ def _changes(comparison: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(comparison["changes"], key=lambda c: order.index(c["kind"]))
 
 
-def _claims(data: dict[str, Any]) -> dict[str, Any]:
-    """Each behaviour's kind of claim and what the kinds mean; empty for a report older than the distinction."""
-    return data.get("claims") or {}
-
-
 def _mapping(entry: dict[str, Any]) -> Mapping:
     """A behaviour's controls as the JSON document holds them."""
     return Mapping(tuple(Control(**c) for c in entry.get("controls", [])), entry.get("none", ""))
@@ -132,11 +120,9 @@ def _short_lines(certification: dict[str, Any]) -> list[str]:
     return lines + [f"- {line}" for key in ("problems", "notes") for line in certification.get("waivers", {}).get(key, [])]
 
 
-def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[str, Any]], controls: dict | None,
-                    claims: dict[str, Any]) -> dict[str, Any]:
+def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[str, Any]], controls: dict | None) -> dict[str, Any]:
     own = sorted((c for c in cases if c["behaviour"] == behaviour), key=lambda c: c["case"])
     return {"id": behaviour, "title": BEHAVIOURS.get(behaviour, ""), "status": verdict["status"], "why": verdict["why"],
-            "claim": claims.get("behaviours", {}).get(behaviour, ""),
             "controls": str(_mapping(controls)) if controls else "", "cases": [_case_view(c) for c in own]}
 
 
