@@ -1,35 +1,74 @@
-"""The catalogue of behaviour IDs from BEHAVIOURS.md, used to mark and select cases."""
+"""The catalogue of behaviour IDs from BEHAVIOURS.md, used to mark and select cases.
+
+Each behaviour is one of two kinds of claim, and the reports keep them apart:
+
+- *posture*: the cluster as its owner configured it. The verdict turns on a choice the owner
+  made (grants, admission configuration, the NetworkPolicy enforcer, the audit policy, the
+  signer), and a pass says how the cluster treats its own users and workloads.
+- *capability*: what the cluster did with the suite's own objects (its admission gate, its
+  bindings, its pods' security contexts). A pass shows the cluster *can* do it, not that
+  anything of the owner's is configured so; such claims credit no posture control.
+"""
 
 from __future__ import annotations
 
 from .errors import K8sSecError
 
-BEHAVIOURS: dict[str, str] = {
-    "RBAC-1": "developer ClusterRole bound to a group in the tenant namespace",
-    "USER-1": "user from a client certificate signed through the certificates API",
-    "RBAC-2": "can-i answers for the certificate user",
-    "RBAC-3": "role update takes effect without restart",
-    "RBAC-4": "SubjectAccessReview and impersonation for any user and group",
-    "RBAC-5": "dangling role and subject references are found",
-    "AUDIT-1": "the API server records what the audit policy says, and nothing else",
-    "NETPOL-1": "no policy: every client reaches the server",
-    "NETPOL-2": "default-deny blocks every client",
-    "NETPOL-3": "podSelector peer admits only its own namespace",
-    "NETPOL-4": "namespaceSelector peer admits the labelled namespace",
-    "NETPOL-5": "full reachability matrix against a truth table",
-    "PRIV-1": "privileged hostNetwork pod rejected on a hardened namespace",
-    "PRIV-2": "control-plane privileged pods keep running under enforcement",
-    "PSP-1": "non-root pod rejected without an authorized policy",
-    "PSP-2": "restricted policy admits the non-root pod, not a privileged one",
-    "PSP-3": "controller cannot create pods while its service account is not authorized",
-    "PSP-4": "controller creates pods once its service accounts are authorized",
-    "PSP-5": "image running as root under runAsNonRoot never starts",
-    "EXC-1": "permissive policy usable by one service account only",
-    "EXC-2": "can-i use reports the exception for that account and no other",
-    "VERIFY-1": "what a restricted container really runs with",
-    "VERSION-1": "the mechanism is picked from the server version",
+CAPABILITY, POSTURE = "capability", "posture"
+CLAIM_KINDS: dict[str, str] = {
+    POSTURE: "the cluster as configured (the verdict turns on its owner's choices)",
+    CAPABILITY: "shown with the suite's own objects (the cluster can do it; no posture control is credited)",
 }
 
+# ID: (title, kind of claim). The one place both are decided.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # The role and binding are the suite's, but "nowhere else" is decided by the cluster's
+    # authorizer chain and every grant its owner made (cluster-admin bound to
+    # system:authenticated fails it): posture of the cluster's RBAC, as NETPOL is of its enforcer.
+    "RBAC-1": ("developer ClusterRole bound to a group in the tenant namespace", POSTURE),
+    # The suite's CSR, but the cluster's own signer and authenticator (configured or not by
+    # the owner) decide who the certificate is: posture.
+    "USER-1": ("user from a client certificate signed through the certificates API", POSTURE),
+    "RBAC-2": ("can-i answers for the certificate user", POSTURE),
+    # Patches the suite's own role; every RBAC authorizer applies it live: capability.
+    "RBAC-3": ("role update takes effect without restart", CAPABILITY),
+    # The answers follow the suite's own ClusterRoleBinding, and the three ways of asking agree:
+    # a property of the API, not of the owner's configuration.
+    "RBAC-4": ("SubjectAccessReview and impersonation for any user and group", CAPABILITY),
+    # The suite's own dangling binding is accepted and grants nothing; the cluster's dangling
+    # references are reported, and fail it only with checks.fail_on_dangling_bindings.
+    "RBAC-5": ("dangling role and subject references are found", CAPABILITY),
+    "AUDIT-1": ("the API server records what the audit policy says, and nothing else", POSTURE),
+    # The suite's pods and policies probe the cluster's own enforcer, which its owner chose:
+    # posture of the enforcer (NETPOL-1 is its positive baseline).
+    "NETPOL-1": ("no policy: every client reaches the server", POSTURE),
+    "NETPOL-2": ("default-deny blocks every client", POSTURE),
+    "NETPOL-3": ("podSelector peer admits only its own namespace", POSTURE),
+    "NETPOL-4": ("namespaceSelector peer admits the labelled namespace", POSTURE),
+    "NETPOL-5": ("full reachability matrix against a truth table", POSTURE),
+    "PRIV-1": ("privileged hostNetwork pod rejected on a hardened namespace", POSTURE),
+    "PRIV-2": ("control-plane privileged pods keep running under enforcement", POSTURE),
+    # PSP-1..4 and EXC-1: the gate (a ValidatingAdmissionPolicy on `use` of a policy) is the
+    # suite's own; the cluster's own pods are not gated by it.
+    "PSP-1": ("non-root pod rejected without an authorized policy", CAPABILITY),
+    "PSP-2": ("restricted policy admits the non-root pod, not a privileged one", CAPABILITY),
+    "PSP-3": ("controller cannot create pods while its service account is not authorized", CAPABILITY),
+    "PSP-4": ("controller creates pods once its service accounts are authorized", CAPABILITY),
+    # The suite's pod asks for runAsNonRoot itself and every kubelet honours that: it does not
+    # show that anyone's pods must run as non-root (admission levels are PRIV-1's).
+    "PSP-5": ("image running as root under runAsNonRoot never starts", CAPABILITY),
+    "EXC-1": ("permissive policy usable by one service account only", CAPABILITY),
+    # can-i about the suite's own policy objects and exception.
+    "EXC-2": ("can-i use reports the exception for that account and no other", CAPABILITY),
+    # The suite's pod asks for every restriction it checks (drop ALL, no privilege escalation,
+    # RuntimeDefault, read-only root): the node honours them; no pod of the owner's is observed.
+    "VERIFY-1": ("what a restricted container really runs with", CAPABILITY),
+    # Reports the admission mechanisms the cluster as configured has.
+    "VERSION-1": ("the mechanism is picked from the server version", POSTURE),
+}
+
+BEHAVIOURS: dict[str, str] = {b: title for b, (title, _) in CATALOGUE.items()}
+CLAIMS: dict[str, str] = {b: kind for b, (_, kind) in CATALOGUE.items()}
 
 def parse_selection(text: str | None) -> set[str] | None:
     """Parse a comma-separated list of behaviour IDs; None means all."""

@@ -1,7 +1,9 @@
 """Which framework controls each behaviour evidences (controls.yaml), for the reports, JUnit and SARIF.
 
 The mapping is data shipped with the package so an auditor can read it beside its sources;
-every behaviour has an entry, either its controls or the reason it evidences none.
+every behaviour has an entry, either its controls or the reason it evidences none. Every
+control here is a posture control (it asks about the cluster as configured), so a capability
+claim (behaviours.CLAIMS) is credited with none: it gives the reason instead.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 import yaml
+
+from .behaviours import CAPABILITY, CLAIMS
 
 COVERAGE = ("full", "partial")
 
@@ -54,6 +58,9 @@ def mappings() -> dict[str, Mapping]:
         for c in controls:
             if c.framework not in known or c.coverage not in COVERAGE:
                 raise ValueError(f"controls.yaml: {behaviour}: {c} names an unknown framework or coverage")
+        if CLAIMS.get(behaviour) == CAPABILITY:
+            raise ValueError(f"controls.yaml: {behaviour} is a capability claim (shown with the suite's own objects): "
+                             "it credits no posture control; say why under `none`")
         result[behaviour] = Mapping(controls)
     return result
 
