@@ -44,11 +44,16 @@ def render_markdown(data: dict[str, Any]) -> str:
         detail = detail.replace("|", "\\|").replace("\n", " ")[:300]
         lines.append(f"| {r['behaviour']} | `{r['case']}` | {r['mechanism']} | **{r['verdict']}** | {detail} |")
     controls = data.get("controls")
+    claims = _claims(data)
     if controls:
         lines += ["", "## Controls", "", "What each behaviour's verdict is evidence for (partial: it covers part of the control).",
-                  "", "| Behaviour | Status | Controls |", "|---|---|---|"]
+                  *(["", "Claim: " + "; ".join(f"*{kind}*: {meaning}" for kind, meaning in claims["kinds"].items()) + "."]
+                    if claims else []),
+                  "", "| Behaviour | " + ("Claim | " if claims else "") + "Status | Controls |",
+                  "|---|" + ("---|" if claims else "") + "---|---|"]
         for behaviour, entry in controls["behaviours"].items():
-            lines.append(f"| {behaviour} | {certification['behaviours'][behaviour]['status']} | {_mapping(entry)} |")
+            claim = f" {claims['behaviours'].get(behaviour, '')} |" if claims else ""
+            lines.append(f"| {behaviour} |{claim} {certification['behaviours'][behaviour]['status']} | {_mapping(entry)} |")
         lines += ["", "Sources: " + "; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items())]
     if data["notes"]:
         lines += ["", "## Notes", *[f"- {n}" for n in data["notes"]]]
@@ -80,6 +85,7 @@ def render_html(data: dict[str, Any]) -> str:
     certification = data["certification"]
     controls = data.get("controls") or {"behaviours": {}, "frameworks": {}}
     comparison = data.get("since_baseline")
+    claims = _claims(data)
     return _TEMPLATES.get_template("report.html.j2").render(
         verdict=certification["verdict"],
         short=[line[2:] for line in _short_lines(certification)],
@@ -88,7 +94,9 @@ def render_html(data: dict[str, Any]) -> str:
         changes=None if comparison is None else {
             "head": baseline_lines(comparison)[0].capitalize(), "not_compared": comparison["not_compared"],
             "entries": _changes(comparison)},
-        behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b)) for b, v in certification["behaviours"].items()],
+        claims=claims.get("kinds", {}),
+        behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b), claims)
+                    for b, v in certification["behaviours"].items()],
         notes=data["notes"],
         sources="; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items()),
     )
@@ -108,6 +116,11 @@ def _changes(comparison: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(comparison["changes"], key=lambda c: order.index(c["kind"]))
 
 
+def _claims(data: dict[str, Any]) -> dict[str, Any]:
+    """Each behaviour's kind of claim and what the kinds mean; empty for a report older than the distinction."""
+    return data.get("claims") or {}
+
+
 def _mapping(entry: dict[str, Any]) -> Mapping:
     """A behaviour's controls as the JSON document holds them."""
     return Mapping(tuple(Control(**c) for c in entry.get("controls", [])), entry.get("none", ""))
@@ -120,9 +133,11 @@ def _short_lines(certification: dict[str, Any]) -> list[str]:
     return lines + [f"- {line}" for key in ("problems", "notes") for line in certification.get("waivers", {}).get(key, [])]
 
 
-def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[str, Any]], controls: dict | None) -> dict[str, Any]:
+def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[str, Any]], controls: dict | None,
+                    claims: dict[str, Any]) -> dict[str, Any]:
     own = sorted((c for c in cases if c["behaviour"] == behaviour), key=lambda c: c["case"])
     return {"id": behaviour, "title": BEHAVIOURS.get(behaviour, ""), "status": verdict["status"], "why": verdict["why"],
+            "claim": claims.get("behaviours", {}).get(behaviour, ""),
             "controls": str(_mapping(controls)) if controls else "", "cases": [_case_view(c) for c in own]}
 
 

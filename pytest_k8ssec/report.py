@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .baseline import SCHEMA, baseline_lines, compare, load_report, regressions
-from .behaviours import BEHAVIOURS
+from .behaviours import BEHAVIOURS, CLAIM_KINDS, CLAIMS
 from .certification import NOT_CERTIFIED, NotApplicable, certify
 from .errors import K8sSecError
 from .controls import frameworks, mappings
@@ -120,7 +120,9 @@ class ReportPlugin:
         if self.session.junit_property:
             self.session.junit_property("k8s-sec.verdict", certification.verdict)
             for b in certification.behaviours:
-                self.session.junit_property(f"k8s-sec.{b.behaviour}", f"{b.status}; controls: {mappings()[b.behaviour]}")
+                mapping, claim = mappings()[b.behaviour], data["claims"]["behaviours"][b.behaviour]
+                self.session.junit_property(f"k8s-sec.{b.behaviour}", f"{b.status}; {claim} claim; "
+                                            + (f"controls: {mapping}" if mapping.controls else str(mapping)))
         directory = self.session.settings.report_dir
         if directory is None or not self.session.results:
             return
@@ -143,6 +145,7 @@ class ReportPlugin:
                 "netpol_enforcer": handle.netpol_enforcer if handle else None,
                 "details": {k: str(v) if isinstance(v, Path) else v for k, v in handle.details.items()} if handle else {},
             },
+            "claims": _claims(certification["behaviours"]),
             "controls": {"frameworks": frameworks(),
                          "behaviours": {b: _controls(b) for b in certification["behaviours"]}},
             "summary": _summary(self.session.results),
@@ -161,6 +164,11 @@ def _attach_to_pytest_html(report: pytest.TestReport, record: dict[str, Any]) ->
 
 def _junit_family(config: pytest.Config) -> str | None:
     return config.getini("junit_family") if config.pluginmanager.has_plugin("junitxml") else None
+
+
+def _claims(behaviours: Any) -> dict[str, Any]:
+    """Each behaviour's kind of claim (capability or posture), and what the kinds mean."""
+    return {"kinds": CLAIM_KINDS, "behaviours": {b: CLAIMS[b] for b in behaviours}}
 
 
 def _controls(behaviour: str) -> dict[str, Any]:

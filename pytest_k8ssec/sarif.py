@@ -26,11 +26,12 @@ def sarif_log(data: dict[str, Any]) -> dict[str, Any]:
     results = [_result(record, behaviours[record["behaviour"]], ids.index(record["behaviour"]))
                for record in data["cases"] if record["behaviour"] in behaviours and _is_finding(record, behaviours)]
     cluster = data["cluster"]
+    claims = (data.get("claims") or {}).get("behaviours", {})  # a report older than the distinction has none
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "pytest-k8ssec", "version": __version__, "rules": [_rule(b) for b in ids]}},
+            "tool": {"driver": {"name": "pytest-k8ssec", "version": __version__, "rules": [_rule(b, claims.get(b)) for b in ids]}},
             "invocations": [{"executionSuccessful": True}],
             "results": results,
             "properties": {"certification": data["certification"]["verdict"], "profile": data["profile"],
@@ -45,14 +46,17 @@ def _is_finding(record: dict[str, Any], behaviours: dict[str, Any]) -> bool:
     return record["verdict"] in ("fail", "error") or (record["verdict"] == "skip" and status == NOT_OBSERVED)
 
 
-def _rule(behaviour: str) -> dict[str, Any]:
+def _rule(behaviour: str, claim: str | None) -> dict[str, Any]:
+    """The behaviour, its kind of claim (capability or posture) as a property and a tag, and its controls."""
     mapping = mappings()[behaviour]
     return {
         "id": behaviour,
         "shortDescription": {"text": f"{behaviour}: {BEHAVIOURS[behaviour]}"},
-        "fullDescription": {"text": f"{BEHAVIOURS[behaviour]}. Controls: {mapping}"},
+        "fullDescription": {"text": f"{BEHAVIOURS[behaviour]}." + (f" Claim: {claim}." if claim else "") + f" Controls: {mapping}"},
         "defaultConfiguration": {"level": "error"},
-        "properties": {"tags": ["security", "kubernetes", *(f"{c.framework} {c.control.split(':')[0]}" for c in mapping.controls)],
+        "properties": {"tags": ["security", "kubernetes", *([claim] if claim else []),
+                                *(f"{c.framework} {c.control.split(':')[0]}" for c in mapping.controls)],
+                       **({"claim": claim} if claim else {}),
                        "controls": [str(c) for c in mapping.controls]},
     }
 

@@ -44,10 +44,11 @@ def test_a_waived_failure_certifies_only_until_the_waiver_expires(suite, pyteste
 
 
 def _check_sarif_and_junit(path, sarif_schema, junit_xsd):
-    """Both files validate; the waived failure is a suppressed SARIF result; JUnit carries verdict and controls."""
+    """Both files validate; the waived failure is a suppressed SARIF result; JUnit carries verdict, claim and controls."""
     sarif = json.loads((path / "report" / "k8s-sec-report.sarif").read_text())
     jsonschema.validate(sarif, sarif_schema)
     results = sarif["runs"][0]["results"]
+    assert {r["id"]: r for r in sarif["runs"][0]["tool"]["driver"]["rules"]}["RBAC-2"]["properties"]["claim"] == "posture"
     assert len(results) == 3, "the three ways of asking RBAC-2's questions each failed"
     for waived in results:
         assert waived["ruleId"] == "RBAC-2" and waived["level"] == "error" and waived["message"]["text"]
@@ -56,4 +57,5 @@ def _check_sarif_and_junit(path, sarif_schema, junit_xsd):
     xmlschema.XMLSchema(str(junit_xsd)).validate(str(path / "junit.xml"))
     properties = {p.get("name"): p.get("value") for p in ET.parse(path / "junit.xml").iter("property")}
     assert properties["k8s-sec.verdict"] == "certified"
-    assert properties["k8s-sec.RBAC-2"].startswith("waived; controls: NSA Authentication and authorization"), properties
+    assert properties["k8s-sec.RBAC-2"].startswith("waived; posture claim; controls: NSA Authentication and authorization"), \
+        properties

@@ -5,7 +5,7 @@ import re
 
 from pytest_k8ssec.certification import certify
 from pytest_k8ssec.render import render_case_html, render_html, render_markdown
-from pytest_k8ssec.report import main
+from pytest_k8ssec.report import _claims, main
 
 CELL = "tenant/access -> tenant/nginx-0 port 8080/TCP (http)"
 TABLE = {"expected": {CELL: "BLOCKED", "other/access -> tenant/nginx-0 port 8080/TCP (http)": "BLOCKED"},
@@ -21,6 +21,7 @@ def _document() -> dict:
                 "evidence": {"matrix": [{"can-i": "create pods", "expected": "yes", "observed": "yes"}]}}]
     return {"schema": 1, "plugin": "0.1.0", "generated": "2026-11-28T12:00:00+00:00", "profile": "seeds-lab",
             "certification": certify(records, ["RBAC-2", "NETPOL-2"], {}).document(), "notes": [],
+            "claims": _claims(["RBAC-2", "NETPOL-2"]),
             "cluster": {"provider": "local", "version": "v1.37.2", "netpol_enforcer": "kube-router", "details": {}},
             "summary": {"fail": 1, "pass": 1}, "cases": records}
 
@@ -68,3 +69,17 @@ def test_a_case_with_a_grid_gives_pytest_html_a_fragment_styled_on_its_own():
         "every rule is scoped, so pytest-html's own page keeps its look"
     assert '<tr><td>create pods</td><td>yes</td><td>yes</td></tr>' in render_case_html(can_i)
     assert render_case_html({**deny, "evidence": {"cells": 2}}) == ""
+
+
+def test_the_page_shows_each_behaviours_kind_of_claim_and_an_older_report_none():
+    data = _document()
+    data["certification"] = certify([*data["cases"], {**data["cases"][1], "case": "test_gate", "behaviour": "PSP-1"}],
+                                    ["RBAC-2", "NETPOL-2", "PSP-1"], {}).document()
+    data["claims"] = _claims(["RBAC-2", "NETPOL-2", "PSP-1"])
+    page = render_html(data)
+    assert re.search(r'<h1>.*class="verdict not-certified">NOT CERTIFIED</span></h1>', page)
+    assert "<th>Claim</th>" in page and "<b>capability</b>: shown with the suite&#39;s own objects" in page
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<a href="#([A-Z]+-\d)">.*?<td class="claim-(\w+)">', page, re.S)}
+    assert rows == {"RBAC-2": "posture", "NETPOL-2": "posture", "PSP-1": "capability"}
+    older = render_html({k: v for k, v in _document().items() if k != "claims"})
+    assert "<th>Claim</th>" not in older and "claim-" not in older.split("</style>")[1]

@@ -1,11 +1,15 @@
-"""The Markdown report: the verdict first, one row per case."""
+"""The Markdown report: the verdict first, one row per case; the JSON and JUnit with each behaviour's kind of claim."""
+
+import json
+from types import SimpleNamespace
 
 import pytest
 
 from pytest_k8ssec.certification import certify
 from pytest_k8ssec.controls import frameworks
 from pytest_k8ssec.render import render_markdown
-from pytest_k8ssec.report import _controls
+from pytest_k8ssec.report import ReportPlugin, _claims, _controls
+from pytest_k8ssec.settings import Settings
 
 
 def _report(records: list[dict], required: list[str], **kw) -> dict:
@@ -32,11 +36,46 @@ def test_markdown_report_of_a_run_that_saw_too_little_says_so_first(accept, firs
     assert lines[4] == "- AUDIT-1: not observed: test_a skipped: no log"
 
 
-def test_markdown_report_names_the_controls_of_each_behaviour():
+def test_markdown_report_names_the_claim_and_controls_of_each_behaviour():
+    records = [{"case": "test_x", "behaviour": "NETPOL-2", "mechanism": "", "verdict": "pass", "evidence": {}},
+               {"case": "test_y", "behaviour": "PSP-1", "mechanism": "", "verdict": "pass", "evidence": {}}]
+    data = _report(records, ["NETPOL-2", "PSP-1"])
+    data["claims"] = _claims(["NETPOL-2", "PSP-1"])
+    data["controls"] = {"frameworks": frameworks(), "behaviours": {b: _controls(b) for b in ("NETPOL-2", "PSP-1")}}
+    text = render_markdown(data)
+    assert text.splitlines()[2] == "**Verdict: CERTIFIED**"
+    assert "| Behaviour | Claim | Status | Controls |" in text
+    assert ("| NETPOL-2 | posture | pass | CIS 5.3.1 Ensure that the CNI in use supports NetworkPolicies; "
+            "NSA Network separation and hardening: Network policies (partial) |") in text
+    assert "| PSP-1 | capability | pass | no control: the suite's own ValidatingAdmissionPolicy gate" in text
+    assert "Claim: *posture*: the cluster as configured" in text and "*capability*: shown with the suite's own objects" in text
+    assert "CIS: CIS Kubernetes Benchmark v1.10.0" in text
+
+
+def test_markdown_of_a_report_older_than_claims_keeps_its_controls_table():
     record = {"case": "test_x", "behaviour": "NETPOL-2", "mechanism": "", "verdict": "pass", "evidence": {}}
     data = _report([record], ["NETPOL-2"])
     data["controls"] = {"frameworks": frameworks(), "behaviours": {"NETPOL-2": _controls("NETPOL-2")}}
     text = render_markdown(data)
-    assert ("| NETPOL-2 | pass | CIS 5.3.1 Ensure that the CNI in use supports NetworkPolicies; "
-            "NSA Network separation and hardening: Network policies (partial) |") in text
-    assert "CIS: CIS Kubernetes Benchmark v1.10.0" in text
+    assert "| Behaviour | Status | Controls |" in text and "| NETPOL-2 | pass | CIS 5.3.1 " in text
+    assert "Claim" not in text, "a claim the report does not hold is not made up"
+
+
+def test_the_json_and_junit_say_each_behaviours_kind_of_claim(tmp_path):
+    records = [{"case": f"test_{b}", "file": "conformance/x.py", "line": 1, "behaviour": b, "title": "", "mechanism": "",
+                "verdict": "pass", "seconds": 0.1, "evidence": {}} for b in ("RBAC-2", "PSP-3")]
+    properties = {}
+    session = SimpleNamespace(selection={"RBAC-2", "PSP-3"}, settings=Settings(report_dir=tmp_path),
+                              profile=SimpleNamespace(not_applicable={}, name="p"), waivers=[], today=None,
+                              results=records, baseline=None, comparison=None, handle=None, notes=[],
+                              junit_property=properties.__setitem__)
+    ReportPlugin(session).pytest_sessionfinish(SimpleNamespace(exitstatus=pytest.ExitCode.OK, testsfailed=0))
+    data = json.loads((tmp_path / "k8s-sec-report.json").read_text())
+    assert data["claims"]["behaviours"] == {"RBAC-2": "posture", "PSP-3": "capability"}
+    assert set(data["claims"]["kinds"]) == {"posture", "capability"}
+    assert data["controls"]["behaviours"]["PSP-3"] == {"none": data["controls"]["behaviours"]["PSP-3"]["none"]}, \
+        "the suite's own gate credits no control (not CIS 5.2.1)"
+    assert properties["k8s-sec.verdict"] == "certified"
+    assert properties["k8s-sec.RBAC-2"].startswith("pass; posture claim; controls: NSA ")
+    assert properties["k8s-sec.PSP-3"].startswith("pass; capability claim; no control: the suite's own gate ")
+    assert (tmp_path / "k8s-sec-report.md").read_text().splitlines()[2] == "**Verdict: CERTIFIED** (for the selected behaviours only: RBAC-2, PSP-3)"

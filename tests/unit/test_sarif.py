@@ -5,6 +5,7 @@ import datetime
 import jsonschema
 
 from pytest_k8ssec.certification import certify
+from pytest_k8ssec.report import _claims
 from pytest_k8ssec.sarif import sarif_log
 from pytest_k8ssec.waivers import Waiver
 
@@ -25,6 +26,7 @@ def _document() -> dict:
     certification = certify(records, ["RBAC-1", "RBAC-2", "AUDIT-1", "NETPOL-2"], {}, waivers=[WAIVER],
                             today=datetime.date(2026, 12, 1))
     return {"certification": certification.document(), "profile": "seeds-lab", "cases": records,
+            "claims": _claims(["RBAC-1", "RBAC-2", "AUDIT-1", "NETPOL-2", "PSP-3"]),
             "cluster": {"provider": "local", "version": "v1.37.2", "netpol_enforcer": "kube-router"}}
 
 
@@ -47,3 +49,19 @@ def test_a_rule_per_behaviour_and_a_result_per_finding():
     assert by_rule["AUDIT-1"]["level"] == "warning" and "not observed: no audit log" in by_rule["AUDIT-1"]["message"]["text"]
     assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in run["results"])
     assert run["properties"]["certification"] == "not certified"
+
+
+def test_each_rule_says_its_kind_of_claim_and_a_capability_names_no_control(sarif_schema):
+    data = _document()
+    data["cases"].append({"case": "test_admission.py::test_ctl", "file": "conformance/test_admission.py", "line": 9,
+                          "behaviour": "PSP-3", "mechanism": "gate", "verdict": "pass", "evidence": {}})
+    data["certification"] = certify(data["cases"], ["RBAC-2", "PSP-3"], {}).document()
+    log = sarif_log(data)
+    jsonschema.validate(log, sarif_schema)
+    rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["RBAC-2"]["properties"]["claim"] == "posture" and "posture" in rules["RBAC-2"]["properties"]["tags"]
+    gate = rules["PSP-3"]["properties"]
+    assert gate["claim"] == "capability" and gate["tags"] == ["security", "kubernetes", "capability"] and gate["controls"] == []
+    assert "Claim: capability. Controls: no control: the suite's own gate" in rules["PSP-3"]["fullDescription"]["text"]
+    older = sarif_log({k: v for k, v in data.items() if k != "claims"})["runs"][0]["tool"]["driver"]["rules"]
+    assert all("claim" not in r["properties"] for r in older), "a report older than claims gets none made up"
