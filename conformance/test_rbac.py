@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from dataclasses import replace
+
 import pytest
 from kubernetes import client
 
@@ -29,6 +32,17 @@ def _matrix(cases, tenancy, discovery, ask) -> Matrix:
         q = discovery.for_case(case, tenancy.namespaces)
         rows.append((case.label, case.allowed, ask(q)))
     return Matrix(rows)
+
+
+def _asked(rows: Sized, what: str) -> None:
+    """No rows would pass having observed nothing: the belt to the profile check that refuses an empty matrix."""
+    assert rows, f"{what}: no can-i question was asked, so nothing was observed (is access.before_extra_rules empty?)"
+
+
+def _role_update_matrix(before: Matrix, after: Matrix | None = None) -> list[dict[str, str]]:
+    """RBAC-3's evidence whole: the answers before the update (labelled so) and after it."""
+    rows = [(f"before the update: {label}", expected, observed) for label, expected, observed in before.rows]
+    return Matrix(rows + (after.rows if after else [])).document()
 
 
 @behaviour("RBAC-1")
@@ -76,6 +90,7 @@ def test_user_can_i_matches_profile(method, request, tenancy, k8s_admin, k8s_pro
                                  "subjectaccessreview": "SubjectAccessReview"}[method]
     matrix = _matrix(k8s_profile.access_before, tenancy, discovery, ask)
     k8s_evidence.update(checked=len(matrix.rows), matrix=matrix.document())
+    _asked(matrix.rows, f"can-i ({method})")
     assert not matrix.mismatches, f"can-i answers ({method}) differ from the profile:\n" + matrix.render()
 
 
@@ -96,6 +111,7 @@ def test_user_rights_end_at_the_tenant_namespace(tenancy, k8s_admin, k8s_profile
     questions = [discovery.for_case(c, tenancy.namespaces) for c in cases]
     matrix = confinement(k8s_admin, questions, namespaces, k8s_profile.user_name, k8s_profile.user_groups)
     k8s_evidence.update(checked=f"{len(matrix.rows)} answers in {len(namespaces)} namespaces", matrix=matrix.document())
+    _asked(matrix.rows, "the rights outside the tenant")
     assert not matrix.mismatches, ("the developers have rights outside the tenant namespace:\n"
                                    + matrix.render(only_mismatches=True))
 
@@ -116,27 +132,37 @@ def test_unauthenticated_requests_read_nothing(k8s_admin, k8s_evidence):
 
 @behaviour("RBAC-3")
 def test_role_update_takes_effect_without_restart(tenancy, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
-    """After the role gains the extra rules, the user's answers change, with no restart."""
-    if not k8s_profile.extra_rules:
-        not_applicable("the profile adds no extra rules (developer_role.extra_rules is empty)")
+    """The user is refused what the extra rules grant; after the role gains them, it is allowed, with no restart.
+
+    The "no" is observed first: on a cluster that already grants these, the "yes" after the
+    update would show nothing about the update.
+    """
     roles = client.RbacAuthorizationV1Api(k8s_admin)
     read, patch = ((roles.read_cluster_role, roles.patch_cluster_role) if tenancy.role_kind == "ClusterRole" else
                    (lambda n: roles.read_namespaced_role(n, tenancy.tenant), lambda n, b: roles.patch_namespaced_role(n, tenancy.tenant, b)))
     original = [k8s_admin.sanitize_for_serialization(r) for r in read(tenancy.role_name).rules]
     api = k8s_user.api()
+    ask = lambda q: self_can_i(api, q)  # noqa: E731
     k8s_evidence["mechanism"] = f"{tenancy.role_kind} patched; SelfSubjectAccessReview as the certificate user"
+    gained = [replace(case, allowed=False) for case in k8s_profile.access_after if case.allowed]
+    before = _matrix(gained, tenancy, discovery, ask)
+    k8s_evidence["matrix"] = _role_update_matrix(before)
+    if before.mismatches:
+        pytest.fail("before the role update, the cluster already grants the user: "
+                    + ", ".join(label for label, _, _ in before.mismatches) + "; the update could show no change:\n"
+                    + before.render(), pytrace=False)
     patch(tenancy.role_name, {"rules": k8s_profile.developer_rules + k8s_profile.extra_rules})
     try:
-        matrix, attempts = wait_counting(
-            "the role update to take effect", lambda: _matrix(k8s_profile.access_after, tenancy, discovery, lambda q: self_can_i(api, q)),
-            timeout=30, ready=lambda m: not m.mismatches)
+        after, attempts = wait_counting("the role update to take effect",
+                                        lambda: _matrix(k8s_profile.access_after, tenancy, discovery, ask),
+                                        timeout=30, ready=lambda m: not m.mismatches)
     except AssertionError:
-        matrix = _matrix(k8s_profile.access_after, tenancy, discovery, lambda q: self_can_i(api, q))
-        k8s_evidence["matrix"] = matrix.document()
-        pytest.fail("after the role update, can-i answers differ from the profile:\n" + matrix.render(), pytrace=False)
+        after = _matrix(k8s_profile.access_after, tenancy, discovery, ask)
+        k8s_evidence["matrix"] = _role_update_matrix(before, after)
+        pytest.fail("after the role update, can-i answers differ from the profile:\n" + after.render(), pytrace=False)
     finally:
         patch(tenancy.role_name, {"rules": original})
-    k8s_evidence.update(attempts=attempts, matrix=matrix.document())
+    k8s_evidence.update(attempts=attempts, matrix=_role_update_matrix(before, after))
 
 
 @behaviour("RBAC-4")
@@ -166,13 +192,14 @@ def test_three_ways_of_asking_agree_for_the_certificate_user(tenancy, k8s_user, 
     """SubjectAccessReview, impersonation and the user's own requests give the same answers."""
     api = k8s_user.api()
     k8s_evidence["mechanism"] = "SAR vs impersonation vs SelfSubjectAccessReview"
-    disagreements = []
+    rows = []
     for case in k8s_profile.access_before:
         q = discovery.for_case(case, tenancy.namespaces)
-        answers = (self_can_i(api, q), subject_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups),
-                   impersonated_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups))
-        if len(set(answers)) > 1:
-            disagreements.append(f"{case.label}: user={answers[0]} sar={answers[1]} impersonation={answers[2]}")
+        rows.append((case.label, self_can_i(api, q), subject_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups),
+                     impersonated_can_i(k8s_admin, q, k8s_profile.user_name, k8s_profile.user_groups)))
+    k8s_evidence["checked"] = len(rows)
+    _asked(rows, "the three ways of asking")
+    disagreements = [f"{label}: user={user} sar={sar} impersonation={imp}" for label, user, sar, imp in rows if len({user, sar, imp}) > 1]
     assert not disagreements, "the ways of asking disagree:\n" + "\n".join(disagreements)
 
 

@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client
 
 from pytest_k8ssec.local.images import IMAGES
-from pytest_k8ssec.profile import default_profile_path
+from pytest_k8ssec.profile import default_profile_path, parse_profile
 
 from controls import apiserver_without, failed, profile_with
 
@@ -213,3 +213,14 @@ def test_crashing_probe_gives_question_marks_and_errors_not_passes(suite, pytest
     assert result.ret != 0 and "passed" not in outcomes, outcomes
     result.stdout.fnmatch_lines(["*ProbeError*could not tell allowed from blocked*", "*wget crashed*"])
     assert "?" in result.stdout.str()
+
+
+def test_role_already_granting_the_update_fails_rbac3(suite):
+    """A developer role that grants pods/log before the update: the "yes" after it would show nothing about the update."""
+    profile = profile_with(lambda d: d["developer_role"]["rules"][0]["resources"].append("pods/log"))
+    parse_profile(yaml.safe_load(profile))  # a valid profile: only the cluster's grant makes RBAC-3 vacuous
+    result = suite("--k8s-sec-behaviours=RBAC-3", "-v", profile=profile)
+    assert failed(result) == {"test_role_update_takes_effect_without_restart"}
+    result.stdout.fnmatch_lines(["*before the role update, the cluster already grants the user: get pods/log in tenant; *",
+                                 "*get pods/log in tenant*no*yes*<-- MISMATCH*"])
+    assert result.ret == 1 and "k8s-sec: NOT CERTIFIED: RBAC-3" in result.stdout.str()
