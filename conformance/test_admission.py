@@ -13,6 +13,7 @@ from kubernetes import client
 
 from pytest_k8ssec import admission as adm
 from pytest_k8ssec import rbac
+from pytest_k8ssec import rights
 from pytest_k8ssec.access import Question, await_grant, impersonated_can_i, impersonating, subject_can_i
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
@@ -21,6 +22,7 @@ from pytest_k8ssec.pods import (RESTRICTED_CONTAINER, create_and_wait_running, e
 from pytest_k8ssec.waits import wait_counting, wait_for
 
 behaviour = pytest.mark.behaviour
+needs = pytest.mark.needs_rights
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,7 @@ def test_mechanism_is_picked_from_version_and_discovery(mechanism, core, hardene
 
 
 @behaviour("PRIV-1")
+@needs(rights.EXEC, rights.GET_NODES)
 def test_privileged_pod_without_enforcement_sees_node_network(k8s_run, k8s_admin, core, unenforced, k8s_cluster, k8s_evidence):
     """Without enforcement, a privileged hostNetwork pod is admitted and sees the node's addresses."""
     k8s_evidence["mechanism"] = "namespace labelled pod-security enforce=privileged"
@@ -116,6 +119,7 @@ def unlabelled(k8s_run, tenancy, k8s_admin, k8s_profile) -> str:
 
 
 @behaviour("PRIV-1")
+@needs(*rights.IMPERSONATE)
 def test_privileged_pod_rejected_where_nobody_labelled_the_namespace(unlabelled, k8s_admin, k8s_profile, k8s_cluster,
                                                                      k8s_evidence):
     """What a tenant really gets: the seeds' escape pod, created as the user in a namespace nobody labelled."""
@@ -131,10 +135,11 @@ def test_privileged_pod_rejected_where_nobody_labelled_the_namespace(unlabelled,
 
 
 @behaviour("PRIV-1")
-def test_named_namespaces_are_hardened(core, k8s_profile, k8s_cluster, k8s_evidence):
+def test_named_namespaces_are_hardened(core, k8s_profile, k8s_cluster, k8s_rights, k8s_evidence):
     """Each existing namespace the profile names enforces at least its level (the owner's labels, or the default)."""
     if not k8s_profile.hardened_namespaces:
         not_applicable("the profile names no existing namespaces to check (admission.hardened_namespaces)")
+    k8s_rights.require(*(rights.Right("create", "pods", namespace=ns) for ns in k8s_profile.hardened_namespaces))
     k8s_evidence["mechanism"] = "server-side dry-run as the admin in each named namespace"
     found = {ns: adm.enforced_level(core, ns, k8s_cluster.images) for ns in k8s_profile.hardened_namespaces}
     k8s_evidence["observed"] = ", ".join(f"{ns}={f.level}" for ns, f in found.items())
@@ -144,6 +149,7 @@ def test_named_namespaces_are_hardened(core, k8s_profile, k8s_cluster, k8s_evide
 
 
 @behaviour("PRIV-2")
+@needs(*rights.KUBE_SYSTEM_WORKLOADS)
 def test_control_plane_privileged_pods_keep_running(core, k8s_admin, k8s_evidence):
     """kube-system's workloads have every pod they want, and its privileged and host-network pods are Ready.
 
@@ -163,6 +169,7 @@ def test_control_plane_privileged_pods_keep_running(core, k8s_admin, k8s_evidenc
 
 
 @behaviour("PSP-1")
+@needs(rights.SUBJECT_ACCESS_REVIEWS)
 def test_non_root_pod_rejected_without_authorized_policy(core, gate, k8s_admin, k8s_cluster, k8s_evidence):
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy: service account `use` via authorizer"
     account = f"system:serviceaccount:{gate.namespace}:default"
@@ -229,6 +236,7 @@ def controllers(k8s_run, k8s_cluster, mechanism) -> adm.Gate:
 
 @behaviour("PSP-3")
 @pytest.mark.parametrize("kind", ["ReplicationController", "ReplicaSet"])
+@needs(rights.EVENTS)
 def test_controller_cannot_create_pods_until_service_account_authorized(kind, controllers, core, k8s_admin, k8s_evidence):
     """The user's controller object is accepted, but its pods are refused: ReplicaFailure and FailedCreate."""
     k8s_evidence["mechanism"] = "ValidatingAdmissionPolicy on the controller's pods"
@@ -297,6 +305,7 @@ def test_permissive_policy_only_for_one_service_account(k8s_run, core, gate, k8s
 
 
 @behaviour("EXC-2")
+@needs(rights.IMPERSONATE_SERVICE_ACCOUNTS)
 def test_can_i_use_reports_the_exception_for_that_account_only(k8s_run, core, gate, k8s_admin, k8s_evidence):
     k8s_evidence["mechanism"] = "can-i use --as=system:serviceaccount:..."
     gate.grant(k8s_run, "privileged-sa", gate.use_permissive)
@@ -312,6 +321,7 @@ def test_can_i_use_reports_the_exception_for_that_account_only(k8s_run, core, ga
 
 
 @behaviour("VERIFY-1")
+@needs(rights.EXEC)
 def test_restricted_container_runs_confined(k8s_admin, core, hardened, k8s_cluster, k8s_evidence):
     """Inside: empty capability bounding set, no_new_privs, seccomp filter, non-root ids, read-only root."""
     k8s_evidence["mechanism"] = "/proc/1/status, id, and a write to / inside the container"

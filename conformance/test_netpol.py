@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_k8ssec import reachability
+from pytest_k8ssec import reachability, rights
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.netpol import policies as np
 from pytest_k8ssec.netpol.model import Model, Namespace, Pod, Port, Service
 from pytest_k8ssec.netpol.truthtable import Outcome
 
 behaviour = pytest.mark.behaviour
+needs = pytest.mark.needs_rights
 PORTS = (Port(8080, "http"), Port(8081, "alt"))
 NGINX, ACCESS, WEB = {"run": "nginx"}, {"run": "access"}, {"run": "web"}
 # The seeds' nginx (2 replicas behind a Service) and access clients, plus bystanders in three namespaces.
@@ -54,7 +55,8 @@ class NetLab:
 
 
 @pytest.fixture(scope="module")
-def netlab(k8s_run, k8s_admin, k8s_cluster) -> NetLab:
+def netlab(k8s_run, k8s_admin, k8s_cluster, k8s_rights) -> NetLab:
+    k8s_rights.require(rights.EXEC)  # the probes run inside the lab's pods
     namespaces = {ns.key: k8s_run.namespace(f"np-{ns.key}") for ns in LAB.namespaces}
     model = LAB.bind(namespaces)
     if len(k8s_cluster.node_names) > 1:
@@ -100,6 +102,7 @@ def test_pod_selector_admits_only_its_own_namespace(enforcing, with_default_deny
 
 
 @behaviour("NETPOL-4")
+@needs(rights.PATCH_NAMESPACES)  # the other namespace is labelled while the policy is live
 def test_namespace_selector_admits_labelled_namespace(enforcing, k8s_evidence):
     """The live policy admits the other namespace's client once the label is added: blocked before, allowed after."""
     tenant = enforcing.ns("tenant")
@@ -124,6 +127,7 @@ def test_named_port_policy_admits_only_that_port(enforcing, k8s_evidence):
 
 
 @behaviour("NETPOL-5")
+@needs(rights.LIST_NODES)  # without it the run does not know the nodes, nor whether there are several
 def test_matrix_across_nodes(enforcing, k8s_cluster, k8s_evidence):
     if len(k8s_cluster.node_names) < 2:
         not_applicable(f"the cluster has {len(k8s_cluster.node_names)} node: no cross-node traffic to check")

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from kubernetes import client
 
-from pytest_k8ssec import rbac
-from pytest_k8ssec.access import (Discovery, Matrix, Question, confinement, impersonated_can_i, self_can_i, subject_can_i,
-                                  unauthenticated_reach)
+from pytest_k8ssec import rbac, rights
+from pytest_k8ssec.access import (Discovery, Matrix, Question, confinement, impersonated_can_i, review_can_i, self_can_i,
+                                  subject_can_i, unauthenticated_reach)
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
@@ -19,6 +19,7 @@ from pytest_k8ssec.users import whoami
 from pytest_k8ssec.waits import wait_counting
 
 behaviour = pytest.mark.behaviour
+needs = pytest.mark.needs_rights
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def _role_update_matrix(before: Matrix, after: Matrix | None = None) -> list[dic
 @behaviour("RBAC-1")
 def test_developer_role_grants_group_members_in_tenant_only(tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """Any member of the group may use every listed resource in the tenant namespace, and nowhere else."""
-    k8s_evidence["mechanism"] = f"{tenancy.role_kind} + RoleBinding to group {k8s_profile.developer_group}"
+    k8s_evidence["mechanism"] = f"{tenancy.role_kind} + RoleBinding to group {k8s_profile.developer_group}; LocalSubjectAccessReview"
     member = ("k8ssec-any-member", [k8s_profile.developer_group])
     rows = []
     for rule in k8s_profile.developer_rules:
@@ -56,7 +57,7 @@ def test_developer_role_grants_group_members_in_tenant_only(tenancy, k8s_admin, 
             base, _, sub = resource.partition("/")
             for scope in ("tenant", "other"):
                 q = discovery.question(verb, base, sub, tenancy.namespaces[scope])
-                rows.append((f"{verb} {resource} in {scope}", scope == "tenant", subject_can_i(k8s_admin, q, *member)))
+                rows.append((f"{verb} {resource} in {scope}", scope == "tenant", review_can_i(k8s_admin, q, *member)))
     matrix = Matrix(rows)
     k8s_evidence.update(checked=len(rows), matrix=matrix.document())
     assert not matrix.mismatches, "group member's rights differ from the role:\n" + matrix.render()
@@ -74,7 +75,8 @@ def test_certificate_user_is_seen_with_its_groups(k8s_user, k8s_profile, k8s_evi
 
 
 @behaviour("RBAC-2")
-@pytest.mark.parametrize("method", ["certificate-user", "impersonation", "subjectaccessreview"])
+@pytest.mark.parametrize("method", ["certificate-user", pytest.param("impersonation", marks=needs(*rights.IMPERSONATE)),
+                                    pytest.param("subjectaccessreview", marks=needs(rights.SUBJECT_ACCESS_REVIEWS))])
 def test_user_can_i_matches_profile(method, request, tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """can-i answers for the user, asked three ways, equal the profile's expected matrix."""
     user_name, groups = k8s_profile.user_name, k8s_profile.user_groups
@@ -95,6 +97,7 @@ def test_user_can_i_matches_profile(method, request, tenancy, k8s_admin, k8s_pro
 
 
 @behaviour("RBAC-2")
+@needs(rights.SUBJECT_ACCESS_REVIEWS, rights.LIST_NAMESPACES)
 def test_user_rights_end_at_the_tenant_namespace(tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """Every question of the profile, asked in every other namespace of the cluster, is answered no.
 
@@ -166,6 +169,7 @@ def test_role_update_takes_effect_without_restart(tenancy, k8s_user, k8s_admin, 
 
 
 @behaviour("RBAC-4")
+@needs(rights.SUBJECT_ACCESS_REVIEWS, *rights.IMPERSONATE)
 def test_subject_access_review_for_any_user_follows_bindings(k8s_run, k8s_admin, k8s_cluster, k8s_evidence):
     """SAR for system:node:<x> in system:nodes, `use` on a named policy: false before a ClusterRoleBinding, true after."""
     require_cluster_changes(k8s_cluster, "RBAC-4 (a ClusterRoleBinding)")
@@ -188,6 +192,7 @@ def test_subject_access_review_for_any_user_follows_bindings(k8s_run, k8s_admin,
 
 
 @behaviour("RBAC-4")
+@needs(rights.SUBJECT_ACCESS_REVIEWS, *rights.IMPERSONATE)
 def test_three_ways_of_asking_agree_for_the_certificate_user(tenancy, k8s_user, k8s_admin, k8s_profile, discovery, k8s_evidence):
     """SubjectAccessReview, impersonation and the user's own requests give the same answers."""
     api = k8s_user.api()
@@ -204,13 +209,14 @@ def test_three_ways_of_asking_agree_for_the_certificate_user(tenancy, k8s_user, 
 
 
 @behaviour("RBAC-5")
+@needs(*rights.BINDINGS_SCAN)
 def test_dangling_binding_is_accepted_grants_nothing_and_is_found(tenancy, k8s_run, k8s_admin, k8s_profile, k8s_evidence):
     """A RoleBinding to a missing Role and a missing service account is accepted, grants nothing, and is reported."""
     ghost_sa, ghost_role = "k8ssec-ghost-sa", k8s_run.name("ghost-role")
     name = k8s_run.name("dangling")
     k8s_run.create(rbac.binding(name, "Role", ghost_role, [rbac.service_account(ghost_sa, tenancy.tenant)], tenancy.tenant))
     q = Question("list", "", "pods", namespace=tenancy.tenant)
-    assert not subject_can_i(k8s_admin, q, f"system:serviceaccount:{tenancy.tenant}:{ghost_sa}",
+    assert not review_can_i(k8s_admin, q, f"system:serviceaccount:{tenancy.tenant}:{ghost_sa}",
                              ["system:serviceaccounts", f"system:serviceaccounts:{tenancy.tenant}"]), \
         "a binding to a missing role granted rights"
     found = {str(d) for d in dangling_references(k8s_admin, tenancy.tenant)}

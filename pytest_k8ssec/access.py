@@ -76,7 +76,7 @@ def await_grant(admin: client.ApiClient, q: Question, user: str, groups: list[st
     it). A grant that never lands is left for the case to report with what it observes.
     """
     with contextlib.suppress(WaitTimeout):
-        wait_for(f"{what} to reach the authorizer", lambda: subject_can_i(admin, q, user, groups), timeout=15)
+        wait_for(f"{what} to reach the authorizer", lambda: review_can_i(admin, q, user, groups), timeout=15)
 
 
 def self_can_i(api: client.ApiClient, q: Question) -> bool:
@@ -89,15 +89,29 @@ AUTHENTICATED = "system:authenticated"
 
 
 def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str]) -> bool:
-    """The answer for any user and groups, asked by the admin (SubjectAccessReview).
+    """The answer for any user and groups, asked by the admin (SubjectAccessReview, cluster-wide)."""
+    return bool(client.AuthorizationV1Api(admin).create_subject_access_review(
+        client.V1SubjectAccessReview(spec=_review_spec(q, user, groups))).status.allowed)
 
-    The API server adds system:authenticated to every authenticated user, but a review checks
-    exactly the groups it names: without it, bindings to all users would go unseen.
+
+def review_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str]) -> bool:
+    """The same answer, asked in the question's namespace (LocalSubjectAccessReview) when it has one.
+
+    An identity that works inside namespaces, with no cluster-wide right, may ask this one.
     """
+    if not q.namespace:
+        return subject_can_i(admin, q, user, groups)
+    review = client.V1LocalSubjectAccessReview(metadata=client.V1ObjectMeta(namespace=q.namespace),
+                                               spec=_review_spec(q, user, groups))
+    return bool(client.AuthorizationV1Api(admin).create_namespaced_local_subject_access_review(q.namespace, review)
+                .status.allowed)
+
+
+def _review_spec(q: Question, user: str, groups: list[str]) -> client.V1SubjectAccessReviewSpec:
+    """The API server adds system:authenticated to every authenticated user, but a review checks
+    exactly the groups it names: without it, bindings to all users would go unseen."""
     groups = groups if AUTHENTICATED in groups else [*groups, AUTHENTICATED]
-    review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
-        resource_attributes=q.attributes(), user=user, groups=groups))
-    return bool(client.AuthorizationV1Api(admin).create_subject_access_review(review).status.allowed)
+    return client.V1SubjectAccessReviewSpec(resource_attributes=q.attributes(), user=user, groups=groups)
 
 
 class _ImpersonatedGroups:

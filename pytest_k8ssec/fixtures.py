@@ -24,9 +24,10 @@ from .cleanup import remove_leftovers
 from .handle import ClusterHandle
 from .cluster.select import open_cluster
 from .errors import K8sSecError
-from .kube import connect, missing_rights, server_info
+from .kube import connect, server_info
 from .profile import Profile
 from .report import EVIDENCE_KEY
+from .rights import CERTIFICATE_USER, CLUSTER_CHANGE_RIGHTS, LIST_NODES, RUN_RIGHTS, Rights, tenancy as tenancy_rights
 from .settings import Settings
 from .run import Run
 from .users import SIGNER, KeyStore, User, create_user
@@ -45,6 +46,7 @@ class K8sSecSession:
     profile: Profile
     selection: set[str] | None
     handle: ClusterHandle | None = None
+    rights: Rights | None = None  # the identity's answers, asked once per run
     results: list[dict[str, Any]] = field(default_factory=list)
     certification: Certification | None = None
     notes: list[str] = field(default_factory=list)
@@ -74,25 +76,32 @@ def k8s_profile(k8s_session: K8sSecSession) -> Profile:
 
 @pytest.fixture(scope="session")
 def k8s_cluster(request: pytest.FixtureRequest, k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
-    """The cluster under test, reachable and with the rights the suite needs."""
+    """The cluster under test, reachable and with the rights every run needs.
+
+    Without cluster-scoped changes only the run's own rights are asked here (`rights.RUN_RIGHTS`);
+    the cases ask for theirs (`k8s_rights`). Nodes the identity may not list stay as the
+    provider knows them: lab pods are then not pinned to nodes.
+    """
     with contextlib.ExitStack() as stack:
         try:
             with progress.shown_by(_terminal_line(request.config)):
                 handle = stack.enter_context(open_cluster(k8s_session.settings, k8s_session.profile))
             api = connect(handle)
             info = server_info(api, handle.kubeconfig)
-            missing = missing_rights(api)
+            rights = Rights(api, handle.kubeconfig)
+            missing = rights.missing(CLUSTER_CHANGE_RIGHTS if handle.may_change_cluster else RUN_RIGHTS)
         except K8sSecError as exc:
             stack.close()
             _fail(str(exc))
             raise  # unreachable: pytest.exit raises
         if missing:
             stack.close()
-            _fail(f"the identity in {handle.kubeconfig} lacks rights the suite needs: {', '.join(missing)}; "
-                  "use an admin kubeconfig")
-        handle = dataclasses.replace(handle, git_version=info.git_version, server_version=(1, info.minor),
-                                     node_names=usable_nodes(client.CoreV1Api(api).list_node().items))
-        k8s_session.handle = handle
+            whose = "the suite needs" if handle.may_change_cluster else "every run needs"
+            _fail(f"the identity in {handle.kubeconfig} lacks rights {whose}: {', '.join(map(str, missing))}; "
+                  "grant them, or use an admin kubeconfig")
+        nodes = usable_nodes(client.CoreV1Api(api).list_node().items) if rights.allowed(LIST_NODES) else handle.node_names
+        handle = dataclasses.replace(handle, git_version=info.git_version, server_version=(1, info.minor), node_names=nodes)
+        k8s_session.handle, k8s_session.rights = handle, rights
         yield handle
 
 
@@ -123,6 +132,21 @@ def usable_nodes(nodes: list[Any]) -> list[str]:
 @pytest.fixture(scope="session")
 def k8s_admin(k8s_cluster: ClusterHandle) -> client.ApiClient:
     return connect(k8s_cluster)
+
+
+@pytest.fixture(scope="session")
+def k8s_rights(k8s_cluster: ClusterHandle, k8s_session: K8sSecSession) -> Rights:
+    """What the run's identity may do, asked once per right: `require` skips a case that lacks one."""
+    assert k8s_session.rights is not None
+    return k8s_session.rights
+
+
+@pytest.fixture(autouse=True)
+def _k8s_needs_rights(request: pytest.FixtureRequest) -> None:
+    """A case marked `needs_rights(...)` is skipped, naming the rights, where the identity lacks them."""
+    needed = [right for marker in request.node.iter_markers("needs_rights") for right in marker.args]
+    if needed:
+        request.getfixturevalue("k8s_rights").require(*needed)
 
 
 @pytest.fixture(scope="session")
@@ -174,13 +198,14 @@ class Tenancy:
 
 @pytest.fixture(scope="session")
 def tenancy(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k8s_profile: Profile,
-        k8s_keys: KeyStore) -> Tenancy:
+        k8s_keys: KeyStore, k8s_rights: Rights) -> Tenancy:
     """RBAC-1 and USER-1: the developer role bound to the group in the tenant namespace, and the user."""
+    cluster_scoped = k8s_cluster.may_change_cluster
+    role_kind = "ClusterRole" if cluster_scoped else "Role"
+    k8s_rights.require(*tenancy_rights(role_kind))
     tenant = k8s_run.namespace("development")
     other = k8s_run.namespace("other")
     role_name = k8s_run.name("developer")
-    cluster_scoped = k8s_cluster.may_change_cluster
-    role_kind = "ClusterRole" if cluster_scoped else "Role"
     k8s_run.create(rbac.role(role_name, k8s_profile.developer_rules, None if cluster_scoped else tenant))
     binding_name = k8s_run.name("developer-binding")
     k8s_run.create(rbac.binding(binding_name, role_kind, role_name, [rbac.group(k8s_profile.developer_group)], tenant))
@@ -201,7 +226,7 @@ def _await_binding(admin: client.ApiClient, profile: Profile, tenant: str) -> No
 
 @pytest.fixture(scope="session")
 def k8s_user(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k8s_profile: Profile,
-             k8s_keys: KeyStore) -> User:
+             k8s_keys: KeyStore, k8s_rights: Rights) -> User:
     """USER-1's user, made on first use: from the profile's kubeconfig, or from a client certificate.
 
     A cluster with no signer for client certificates (managed clusters whose users come from
@@ -211,6 +236,7 @@ def k8s_user(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHand
         return User(k8s_profile.user_name, k8s_profile.user_groups, Path(k8s_profile.user_kubeconfig),
                     origin=f"the profile's user kubeconfig {k8s_profile.user_kubeconfig}")
     require_cluster_changes(k8s_cluster, "a certificate user (a CertificateSigningRequest)")
+    k8s_rights.require(*CERTIFICATE_USER)
     try:
         return create_user(k8s_run, k8s_admin, k8s_keys, k8s_profile.user_name, k8s_profile.user_groups, "user")
     except WaitTimeout as exc:

@@ -1,4 +1,4 @@
-"""Connecting to the cluster with the official client, and the preflight checks of a run."""
+"""Connecting to the cluster with the official client, and the preflight checks of a run (its rights: rights.py)."""
 
 from __future__ import annotations
 
@@ -18,20 +18,6 @@ from .errors import ClusterUnavailable, K8sSecError
 from .handle import ClusterHandle
 
 MIN_MINOR = 30  # ValidatingAdmissionPolicy is GA from 1.30; PSP clusters are out of support
-
-# What the suite itself must be allowed to do (verb, group, resource, namespaced).
-REQUIRED_RIGHTS = [
-    ("create", "", "namespaces"),
-    ("delete", "", "namespaces"),
-    ("create", "rbac.authorization.k8s.io", "clusterroles"),
-    ("create", "rbac.authorization.k8s.io", "rolebindings"),
-    ("create", "certificates.k8s.io", "certificatesigningrequests"),
-    ("update", "certificates.k8s.io", "certificatesigningrequests/approval"),
-    ("create", "authorization.k8s.io", "subjectaccessreviews"),
-    ("impersonate", "", "users"),
-    ("create", "", "pods"),
-    ("create", "", "pods/exec"),
-]
 
 
 def _check_kubeconfig(kubeconfig: str, context: str | None) -> None:
@@ -109,16 +95,3 @@ def supported_version(git_version: str, major: str, minor: str) -> ServerInfo:
         raise K8sSecError(f"the cluster runs Kubernetes {git_version}; pytest-k8ssec needs 1.{MIN_MINOR} or newer "
                           "(ValidatingAdmissionPolicy GA, PodSecurityPolicy gone): upgrade it or point at another cluster")
     return ServerInfo(git_version, number)
-
-
-def missing_rights(api: client.ApiClient) -> list[str]:
-    """Which of the suite's required rights the identity lacks, as `verb resource` strings."""
-    authz = client.AuthorizationV1Api(api)
-    missing = []
-    for verb, group, resource in REQUIRED_RIGHTS:
-        res, _, sub = resource.partition("/")
-        review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
-            resource_attributes=client.V1ResourceAttributes(verb=verb, group=group, resource=res, subresource=sub or None)))
-        if not authz.create_self_subject_access_review(review).status.allowed:
-            missing.append(f"{verb} {resource}")
-    return missing

@@ -129,6 +129,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "behaviour(id): the documented behaviour ID a k8s-sec case asserts")
+    config.addinivalue_line("markers", "needs_rights(*rights): the rights.Right objects a k8s-sec case needs; "
+                            "skipped, naming them, where the identity lacks one")
     if not _option(config, "--k8s-sec"):
         return
     try:

@@ -104,7 +104,7 @@ def test_identity_without_rights_is_told_which(k8s_sec, run, admin):
         line = k8s_sec(*existing(user.kubeconfig))
     finally:
         keys.close()
-    assert "lacks rights the suite needs: create namespaces," in line and "use an admin kubeconfig" in line
+    assert "lacks rights every run needs: create namespaces (cluster-wide)," in line and "use an admin kubeconfig" in line
 
 
 def test_malformed_profile_names_file_key_and_expectation(k8s_sec, tmp_path):
