@@ -8,15 +8,14 @@ podsecuritypolicies name in group policy, therefore means the same thing on PSP 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from . import rbac
 from .handle import Images
+from .answers import Answer, ask, mechanisms
 from .kube import dynamic_client
 from .pods import non_root_pod, pod, privileged_pod
 from .profile import PSA_LEVELS
@@ -31,39 +30,23 @@ ALLOWED_VOLUMES = ["configMap", "emptyDir", "projected", "secret", "downwardAPI"
 
 
 @dataclass(frozen=True)
-class Mechanism:
-    """What this cluster enforces pod security with, as read from its version and discovery."""
+class ServedAPIs:
+    """The admission APIs this server serves, read from discovery: facts of the server, not of its version number."""
 
     minor: int
     psp: bool
-    psa: bool
     vap: bool
 
-    @property
-    def name(self) -> str:
-        if self.psp:
-            return "PodSecurityPolicy"
-        return "Pod Security Admission + ValidatingAdmissionPolicy" if self.vap else "Pod Security Admission"
 
-    @property
-    def policy_api_group(self) -> str:
-        """The group RBAC names for `use` of a policy: extensions before 1.16, policy since."""
-        return "extensions" if self.minor < 16 else "policy"
-
-
-def detect(api: client.ApiClient, minor: int) -> Mechanism:
-    """Pick the mechanism from the server version and API discovery, never from the version alone."""
+def detect(api: client.ApiClient, minor: int) -> ServedAPIs:
+    """Which policy APIs discovery lists (PodSecurityPolicy, ValidatingAdmissionPolicy)."""
     resources = dynamic_client(api).resources
 
     def served(group: str, version: str, resource: str) -> bool:
         return bool(resources.search(group=group, api_version=version, name=resource))
 
-    return Mechanism(
-        minor=minor,
-        psp=minor < 25 and served("policy", "v1beta1", "podsecuritypolicies"),
-        psa=minor >= 23,
-        vap=served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies"),
-    )
+    return ServedAPIs(minor=minor, psp=served("policy", "v1beta1", "podsecuritypolicies"),
+                      vap=served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies"))
 
 
 def is_privileged(pod: Any) -> bool:
@@ -96,69 +79,89 @@ def psa_labels(level: str) -> dict[str, str]:
     return {PSA_ENFORCE: level, f"{PSA_ENFORCE}-version": "latest"}
 
 
-def admit(core: client.CoreV1Api, manifest: dict[str, Any]) -> tuple[bool, str]:
-    """Ask admission about a pod with a server-side dry-run: (admitted, message)."""
-    return _dry_run(lambda: core.create_namespaced_pod(manifest["metadata"]["namespace"], manifest, dry_run="All"))
+def admit(core: client.CoreV1Api, manifest: dict[str, Any]) -> Answer:
+    """Ask admission about a pod with a server-side dry-run: admitted, or refused and by what."""
+    return ask(lambda: core.create_namespaced_pod(manifest["metadata"]["namespace"], manifest, dry_run="All"))
 
 
-def admit_ephemeral(core: client.CoreV1Api, namespace: str, pod_name: str, container: dict[str, Any]) -> tuple[bool, str]:
+def admit_ephemeral(core: client.CoreV1Api, namespace: str, pod_name: str, container: dict[str, Any]) -> Answer:
     """Ask admission about adding an ephemeral container to a running pod (an UPDATE of pods/ephemeralcontainers)."""
     body = {"spec": {"ephemeralContainers": [container]}}
-    return _dry_run(lambda: core.patch_namespaced_pod_ephemeralcontainers(pod_name, namespace, body, dry_run="All"))
+    return ask(lambda: core.patch_namespaced_pod_ephemeralcontainers(pod_name, namespace, body, dry_run="All"))
 
 
-def _dry_run(request: Any) -> tuple[bool, str]:
-    try:
-        request()
-        return True, ""
-    except ApiException as exc:
-        if exc.status in (400, 403, 422):
-            try:
-                return False, json.loads(exc.body).get("message", exc.body)
-            except (TypeError, ValueError):
-                return False, str(exc.body)
-        raise
+def level_probes(namespace: str, images: Images) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Probe pods by name: the weakest Pod Security level each needs, and its manifest.
+
+    Each pod but the seeds' escape breaks one control only and is restricted-compliant
+    otherwise, so whatever enforces the levels (Pod Security admission, a policy engine) is
+    measured control by control, and a rule missing from an engine shows.
+    """
+    host_network = non_root_pod(pod_name("host-network"), namespace, images)
+    host_network["spec"]["hostNetwork"] = True
+    host_path = non_root_pod(pod_name("host-path"), namespace, images)
+    host_path["spec"]["volumes"] = [{"name": "host", "hostPath": {"path": "/"}}]
+    host_path["spec"]["containers"][0]["volumeMounts"] = [{"name": "host", "mountPath": "/host", "readOnly": True}]
+    return {
+        "restricted": ("restricted", non_root_pod(pod_name("restricted"), namespace, images)),
+        "baseline": ("baseline", pod(pod_name("baseline"), namespace, images)),  # root, keeps its capabilities
+        "privileged": ("privileged", privileged_pod(pod_name("privileged"), namespace, images)),
+        "host-network": ("privileged", host_network),
+        "host-path": ("privileged", host_path),
+    }
 
 
 @dataclass(frozen=True)
 class Level:
-    """The Pod Security level a namespace really enforces, read from what admission does with three pods."""
+    """The Pod Security level a namespace really enforces, read from what admission does with the probe pods."""
 
     namespace: str
-    level: str | None                    # None: even the restricted-compliant pod was refused
-    answers: dict[str, tuple[bool, str]]  # level of the probe pod -> (admitted, message)
+    level: str | None                  # None: even the restricted-compliant pod was refused
+    answers: dict[str, Answer]         # probe -> what admission did with it
+    needs: dict[str, str]              # probe -> the weakest level that admits it
+
+    @classmethod
+    def read(cls, namespace: str, answers: dict[str, Answer], needs: dict[str, str]) -> "Level":
+        """The weakest level an admitted probe needs; None when the restricted-compliant pod was refused."""
+        if answers["restricted"].refused:
+            return cls(namespace, None, answers, needs)
+        admitted = {needs[probe] for probe, answer in answers.items() if answer.admitted}
+        return cls(namespace, next(lvl for lvl in PSA_LEVELS if lvl in admitted), answers, needs)
 
     def at_least(self, required: str) -> bool:
         return self.level is not None and PSA_LEVELS.index(self.level) >= PSA_LEVELS.index(required)
 
+    def offenders(self, required: str) -> list[str]:
+        """The admitted probes a namespace enforcing `required` would refuse."""
+        return [probe for probe, answer in self.answers.items()
+                if answer.admitted and PSA_LEVELS.index(self.needs[probe]) < PSA_LEVELS.index(required)]
+
+    def refused_by(self) -> str:
+        return mechanisms(list(self.answers.values()))
+
     def explain(self, required: str, who: str) -> str:
         if self.level is None:
             return (f"no verdict in {self.namespace}: even the restricted-compliant pod was refused to {who} "
-                    f"({self.answers['restricted'][1]}), so a refusal says nothing about Pod Security")
-        weaker = PSA_LEVELS[:PSA_LEVELS.index(required)]
-        admitted = [f"the {lvl} probe pod {pod_name(lvl)!r}" for lvl in weaker if self.answers[lvl][0]]
+                    f"({self.answers['restricted'].describe()}: {self.answers['restricted'].message}), "
+                    "so a refusal says nothing about the level")
+        admitted = [f"the {probe} probe pod {pod_name(probe)!r}" for probe in self.offenders(required)]
         return (f"in namespace {self.namespace} {who} was admitted {' and '.join(admitted)}: it enforces {self.level}, "
                 f"the profile requires at least {required}")
 
 
-def pod_name(level: str) -> str:
-    return f"k8ssec-level-{level}"
+def pod_name(probe: str) -> str:
+    return f"k8ssec-level-{probe}"
 
 
 def enforced_level(core: client.CoreV1Api, namespace: str, images: Images) -> Level:
-    """Dry-run a restricted, a baseline and a privileged pod; the strictest level that admits what it should wins.
+    """Dry-run the probe pods; the level is the strictest one that refuses every probe it should.
 
     The restricted-compliant pod is the positive control: if it is refused, the identity cannot
     create pods there at all, and nothing can be said about the level.
     """
-    probes = {"restricted": non_root_pod(pod_name("restricted"), namespace, images),
-              "baseline": pod(pod_name("baseline"), namespace, images),  # runs as the image's user, keeps its capabilities
-              "privileged": privileged_pod(pod_name("privileged"), namespace, images)}
-    answers = {level: admit(core, manifest) for level, manifest in probes.items()}
-    if not answers["restricted"][0]:
-        return Level(namespace, None, answers)
-    level = "privileged" if answers["privileged"][0] else "baseline" if answers["baseline"][0] else "restricted"
-    return Level(namespace, level, answers)
+    probes = level_probes(namespace, images)
+    return Level.read(namespace, {name: admit(core, manifest) for name, (_, manifest) in probes.items()},
+                      {name: needed for name, (needed, _) in probes.items()})
 
 
 # CEL: the pod satisfies the seeds' `restricted` policy. Ephemeral containers are another type
@@ -239,28 +242,36 @@ class Gate:
     """A namespace whose pods are gated on their service account's `use` of a named policy."""
 
     namespace: str
+    policy: str          # the gate's ValidatingAdmissionPolicy: a refusal is the gate's when it names it
     restricted: str
     permissive: str
     use_restricted: str = "use-restricted"
     use_permissive: str = "use-permissive"
 
-    def wait_active(self, core: client.CoreV1Api, images: Images) -> None:
-        """A new VAP takes effect once the API server has loaded it: wait until a probe pod is refused.
+    def refused(self, answer: Answer) -> bool:
+        """Whether the gate itself refused (another policy in front of it may refuse first)."""
+        return answer.refused and answer.policy == self.policy
 
-        If it never is, the cases go on and fail on what they observe, which is the behaviour broken.
+    def wait_active(self, core: client.CoreV1Api, images: Images) -> None:
+        """A new VAP takes effect once the API server has loaded it: wait until the gate refuses a probe pod.
+
+        The probe is restricted-compliant and its service account may use nothing, so only the gate
+        has a reason to refuse it; another policy's refusal proves nothing about the gate. If the
+        gate never answers, the cases go on and fail on what they observe, which is the behaviour broken.
         """
-        probe = pod("gate-probe", self.namespace, images)
+        probe = non_root_pod("gate-probe", self.namespace, images)
         try:
-            wait_for(f"the gating policy to reject pods in {self.namespace}", lambda: admit(core, probe)[0], timeout=20,
-                     ready=lambda admitted: not admitted)
+            wait_for(f"the gating policy {self.policy} to refuse a restricted-compliant pod in {self.namespace}",
+                     lambda: admit(core, probe), timeout=20, ready=self.refused)
         except WaitTimeout:
             pass
 
-    def grant(self, run: Run, account: str, use_role: str, until_admitted: dict[str, Any] | None = None) -> None:
+    def grant(self, run: Run, account: str, use_role: str, until_admitted: dict[str, Any] | None = None) -> Answer | None:
         """Create a service account in the gated namespace (once) and let it use a policy through `use_role`.
 
         RBAC grants reach the admission authorizer after a short delay: with `until_admitted`,
-        wait until that pod (a dry run) is admitted.
+        wait until the gate no longer refuses that pod (a dry run), and return its answer: admitted,
+        or refused by another policy in front of the gate.
         """
         core = client.CoreV1Api(run.api)
         present = {sa.metadata.name for sa in core.list_namespaced_service_account(self.namespace).items}
@@ -269,9 +280,10 @@ class Gate:
                                                                     "automountServiceAccountToken": False})
             run.create(rbac.binding(f"{account}-may-use", "Role", use_role,
                                     [rbac.service_account(account, self.namespace)], self.namespace))
-        if until_admitted:
-            wait_for(f"the grant of {use_role} to {account} to admit pod {until_admitted['metadata']['name']}",
-                     lambda: admit(core, until_admitted), timeout=30, ready=lambda r: r[0])
+        if not until_admitted:
+            return None
+        return wait_for(f"the grant of {use_role} to {account} to let pod {until_admitted['metadata']['name']} past the gate",
+                        lambda: admit(core, until_admitted), timeout=30, ready=lambda a: not self.refused(a))
 
 
 def make_gate(run: Run, base: str) -> Gate:
@@ -280,8 +292,8 @@ def make_gate(run: Run, base: str) -> Gate:
     # baseline, not privileged: policy engines and managed clusters forbid the privileged label, and
     # the gate's cases need only what baseline allows and restricted does not (root, capabilities).
     ns = run.namespace(base, {GATE_LABEL: gate_value, **psa_labels("baseline")})
-    gate = Gate(ns, run.name("restricted"), run.name("permissive"))
     policy = run.name(f"sa-gate-{base}")
+    gate = Gate(ns, policy, run.name("restricted"), run.name("permissive"))
     run.create(gating_policy(policy, gate_value, gate.restricted, gate.permissive))
     run.create(gating_binding(policy, policy))
     run.create(rbac.role(gate.use_restricted, [rbac.use_rule(gate.restricted)], ns))

@@ -56,6 +56,7 @@ class Profile:
     tenant_level: str = "restricted"
     default_level: str | None = None              # the least strict level a namespace nobody labelled may enforce
     hardened_namespaces: dict[str, str] = field(default_factory=dict)  # existing namespace -> least strict level
+    permissive_labels: dict[str, str] = field(default_factory=dict)  # labels that exempt a namespace from the cluster's policy
     audit_log_path: str | None = None
     audit_log_command: str | None = None
     audit_policy: dict[str, Any] = field(default_factory=dict)
@@ -98,7 +99,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
     adm = v.mapping(root.get("admission", {}), "admission")
     audit = v.mapping(root.get("audit", {}), "audit")
     checks = v.mapping(root.get("checks", {}), "checks")
-    v.only(adm, "admission", {"enforced", "tenant_level", "default_level", "hardened_namespaces"})
+    v.only(adm, "admission", {"enforced", "tenant_level", "default_level", "hardened_namespaces", "permissive_namespace_labels"})
     level = v.level(adm.get("tenant_level", "restricted"), "admission.tenant_level")
     profile = Profile(
         path=str(path),
@@ -118,6 +119,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         default_level=None if adm.get("default_level") is None else v.level(adm["default_level"], "admission.default_level"),
         hardened_namespaces={ns: v.level(lvl, f"admission.hardened_namespaces.{ns}")
                              for ns, lvl in v.mapping(adm.get("hardened_namespaces", {}), "admission.hardened_namespaces").items()},
+        permissive_labels=v.labels(adm.get("permissive_namespace_labels", {}), "admission.permissive_namespace_labels"),
         audit_log_path=v.optional_string(audit.get("log_path"), "audit.log_path"),
         audit_log_command=v.optional_string(audit.get("log_command"), "audit.log_command"),
         audit_policy=v.audit_policy(audit.get("policy"), "audit.policy"),
@@ -160,6 +162,12 @@ class _Validator:
         if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
             raise self.fail(key, "a list of strings", value)
         return value
+
+    def labels(self, value: Any, key: str) -> dict[str, str]:
+        labels = self.mapping(value, key)
+        for name, text in labels.items():
+            self.string(text, f"{key}.{name}")
+        return labels
 
     def level(self, value: Any, key: str) -> str:
         if value not in PSA_LEVELS:

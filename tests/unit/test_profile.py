@@ -96,3 +96,12 @@ def test_a_role_update_that_could_change_no_answer_is_refused_unless_rbac3_does_
     assert message.startswith(f"profile my.yaml: key '{key}' ") and "or declare RBAC-3 in not_applicable" in message, message
     data["not_applicable"] = {"RBAC-3": "roles here are changed only by a release"}
     assert parse_profile(data, "my.yaml").not_applicable == {"RBAC-3": "roles here are changed only by a release"}
+
+
+def test_permissive_namespace_labels_are_string_labels():
+    data = default_data()
+    data["admission"]["permissive_namespace_labels"] = {"policy.example.com/exempt": "true"}
+    assert parse_profile(data).permissive_labels == {"policy.example.com/exempt": "true"}
+    data["admission"]["permissive_namespace_labels"] = {"policy.example.com/exempt": True}
+    with pytest.raises(ProfileError, match="admission.permissive_namespace_labels.policy.example.com/exempt"):
+        parse_profile(data)
