@@ -6,6 +6,7 @@ import contextlib
 
 import yaml
 
+from pytest_k8ssec import apiserver_config
 from pytest_k8ssec.apiserver_config import hardening_flags
 from pytest_k8ssec.profile import default_profile_path
 from pytest_k8ssec.run import labelled
@@ -44,3 +45,19 @@ def nothing_left(admin) -> list[str]:
         wait_for("the namespaces the runs deleted to be emptied and removed", lambda: labelled(admin), timeout=60,
                  interval=0.5, ready=lambda remaining: not remaining)
     return left
+
+
+@contextlib.contextmanager
+def pod_security_default(local_cluster, level: str):
+    """Restart the API server with another cluster-wide Pod Security default, then restore it."""
+    path = local_cluster.layout.config / f"admission-{level}.yaml"
+    path.write_text(yaml.safe_dump(apiserver_config.admission_configuration(level)))
+    local_cluster.start_component("kube-apiserver", [f"--admission-control-config-file={path}"])
+    try:
+        yield
+    finally:
+        local_cluster.start_component("kube-apiserver")
+
+
+def certified(result) -> bool:
+    return any(line.startswith("k8s-sec: CERTIFIED") for line in result.stdout.lines)

@@ -64,13 +64,6 @@ def test_certificate_with_wrong_group_fails_the_certificate_user_case(suite):
                                  "*create pods in tenant*yes*no*<-- MISMATCH*"])
 
 
-def test_without_pod_security_admission_priv1_fails(suite, local_cluster):
-    with apiserver_without(local_cluster, "PodSecurity"):
-        result = suite("--k8s-sec-behaviours=PRIV-1", "-v")
-    result.stdout.fnmatch_lines(["*test_privileged_pod_rejected_on_hardened_namespace FAILED*",
-                                 "*a privileged hostNetwork pod was admitted*"])
-
-
 def test_without_gating_policy_every_gated_case_fails(suite, local_cluster):
     with apiserver_without(local_cluster, "ValidatingAdmissionPolicy"):
         result = suite("--k8s-sec-behaviours=PSP-1,PSP-2,PSP-3,EXC-1", "-v")
@@ -81,7 +74,7 @@ def test_without_gating_policy_every_gated_case_fails(suite, local_cluster):
         "test_controller_cannot_create_pods_until_service_account_authorized[ReplicationController]",
         "test_controller_cannot_create_pods_until_service_account_authorized[ReplicaSet]",
         "test_restricted_policy_covers_ephemeral_containers",
-        "test_permissive_policy_only_for_one_service_account",
+        "test_permissive_policy_refuses_other_service_accounts",
     }
 
 

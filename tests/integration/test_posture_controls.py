@@ -2,38 +2,20 @@
 cluster is broken, and the case that claims the behaviour fails (or gives no verdict), never passes.
 
 Also the portability matrix: the local cluster configured as other well-run clusters are
-(restricted by default, no client-certificate signer) passes for our reasons, and the upstream
-default (privileged by default) fails the default-level claim.
+(restricted by default, no client-certificate signer) passes for our reasons; policy engines
+instead of or beside Pod Security admission are in test_admission_engines.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
-import yaml
 from kubernetes import client
 
-from pytest_k8ssec import apiserver_config, rbac
+from pytest_k8ssec import rbac
 from pytest_k8ssec.waits import wait_for
 
-from controls import failed, profile_with
-
-
-@contextlib.contextmanager
-def pod_security_default(local_cluster, level: str):
-    """Restart the API server with another cluster-wide Pod Security default, then restore it."""
-    path = local_cluster.layout.config / f"admission-{level}.yaml"
-    path.write_text(yaml.safe_dump(apiserver_config.admission_configuration(level)))
-    local_cluster.start_component("kube-apiserver", [f"--admission-control-config-file={path}"])
-    try:
-        yield
-    finally:
-        local_cluster.start_component("kube-apiserver")
-
-
-def certified(result) -> bool:
-    return any(line.startswith("k8s-sec: CERTIFIED") for line in result.stdout.lines)
+from controls import certified, failed, pod_security_default, profile_with
 
 
 def test_restricted_by_default_cluster_is_certified(suite, local_cluster):
@@ -41,18 +23,6 @@ def test_restricted_by_default_cluster_is_certified(suite, local_cluster):
     with pod_security_default(local_cluster, "restricted"):
         result = suite("-rs")
     assert result.ret == 0 and certified(result), result.stdout.str()[-3000:]
-
-
-def test_privileged_by_default_fails_the_default_level_claim(suite, local_cluster):
-    with pod_security_default(local_cluster, "privileged"):
-        result = suite("--k8s-sec-behaviours=PRIV-1", "-v")
-    assert failed(result) == {"test_privileged_pod_rejected_where_nobody_labelled_the_namespace",
-                              "test_named_namespaces_are_hardened"}
-    result.stdout.fnmatch_lines([
-        "*in namespace k8ssec-*-unlabelled the user alice (impersonated, groups mirantis, developers) was admitted the privileged "
-        "probe pod 'k8ssec-level-privileged': it enforces privileged, the profile requires at least baseline*",
-        "*in namespace default the admin was admitted the privileged probe pod*"])
-    assert result.ret == 1 and "k8s-sec: NOT CERTIFIED: PRIV-1" in result.stdout.str()
 
 
 def test_without_a_client_certificate_signer_certificate_cases_skip_with_the_reason(suite, local_cluster):
