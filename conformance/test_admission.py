@@ -64,8 +64,8 @@ def gate(k8s_run, k8s_cluster, apis) -> adm.Gate:
 
 def _stricter(answer, where: str, what: str) -> None:
     """A half of a claim that needs a pod admitted, on a cluster that refuses it: stricter than the claim."""
-    not_applicable(f"{what} is refused in {where} by {answer.mechanism}: stricter than the claim "
-                   f"({answer.message.splitlines()[0][:200]})")
+    said = answer.message.splitlines()[0][:200] if answer.message else "no message"
+    not_applicable(f"{what} is refused in {where} by {answer.mechanism}: stricter than the claim ({said})")
 
 
 @behaviour("VERSION-1")
