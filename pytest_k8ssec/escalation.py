@@ -32,6 +32,13 @@ SERVICE_ACCOUNTS = "system:serviceaccounts"
 ANY_SERVICE_ACCOUNT = "system:serviceaccount:k8ssec-any-namespace:k8ssec-any-account"
 
 
+# Questions that mean one named object: `approve` on the signer whose certificates the API server takes as client
+# credentials (a rule naming it in resourceNames grants it; a nameless question would miss such a rule).
+# Resources only the authorizer knows (discovery never lists them), and their groups.
+AUTHORIZATION_ONLY = {"signers": "certificates.k8s.io"}
+NAMED = {("certificates.k8s.io", "signers", "approve"): "kubernetes.io/kube-apiserver-client"}
+
+
 @dataclass(frozen=True)
 class SubjectClass:
     """One identity a class of subjects is asked as, and what it inherits from broader classes."""
@@ -108,7 +115,9 @@ def _where(namespace: str | None) -> str:
 
 
 def _question_text(case: AccessCase) -> str:
-    return f"{case.verb} {case.resource}/{case.subresource}" if case.subresource else f"{case.verb} {case.resource}"
+    text = f"{case.verb} {case.resource}/{case.subresource}" if case.subresource else f"{case.verb} {case.resource}"
+    named = [name for (_, resource, verb), name in NAMED.items() if (resource, verb) == (case.resource, case.verb)]
+    return f"{text} {named[0]}" if named else text
 
 
 def asks(cls: SubjectClass, questions: list[tuple[AccessCase, Question]], namespaces: set[str],
@@ -131,7 +140,9 @@ def resolve(discovery: Discovery, escalation: Escalation) -> tuple[list[tuple[Ac
     served, unserved = [], []
     for case in escalation.questions:
         try:
-            served.append((case, discovery.question(case.verb, case.resource, case.subresource, "")))
+            q = (Question(case.verb, AUTHORIZATION_ONLY[case.resource], case.resource) if case.resource in AUTHORIZATION_ONLY
+                 else discovery.question(case.verb, case.resource, case.subresource, ""))
+            served.append((case, replace(q, name=NAMED.get((q.group, q.resource, q.verb)))))
         except K8sSecError:
             unserved.append(_question_text(case))
     return served, unserved
@@ -139,7 +150,7 @@ def resolve(discovery: Discovery, escalation: Escalation) -> tuple[list[tuple[Ac
 
 def escalations(ask: Callable[[Question, SubjectClass], bool], classes: list[SubjectClass],
                 questions: list[tuple[AccessCase, Question]], namespaces: set[str], objects: RbacObjects,
-                escalation: Escalation, workers: int = 16) -> tuple[int, list[Finding]]:
+                escalation: Escalation, workers: int = 10) -> tuple[int, list[Finding]]:
     """Ask every class every question where it may differ (in parallel); each yes the profile does not grant is a Finding,
     named with its bindings, unless only a broader class's group grants it (that class reports it)."""
     work = [(cls, case, q) for cls in classes for case, q in asks(cls, questions, namespaces, objects)
