@@ -49,6 +49,7 @@ class SubjectClass:
     own_namespace: str | None = None
     exact: bool = False           # ask with exactly these groups (anonymous is not authenticated)
     broader: tuple[str, ...] = ()  # groups whose grants a broader class reports: not repeated here
+    namespaced_only: bool = False  # no ClusterRoleBinding names it: its cluster-wide answers are a broader class's
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,23 @@ def subject_classes(user: str, groups: Iterable[str], tenant: str, namespaces: I
         SubjectClass("user", f"the certificate user {user} (groups {', '.join(groups)})",
                      Subject(user, (*groups, AUTHENTICATED)), tenant, broader=(AUTHENTICATED,)),
     ]
-    every = [*objects.cluster_bindings, *objects.bindings]
+    def named(bindings: list[dict[str, Any]]) -> set[str]:
+        """The namespaces whose default account (or its namespace's group) these bindings name."""
+        found = set()
+        for b in bindings:
+            for s in b.get("subjects") or []:
+                if s.get("kind") == "ServiceAccount" and s.get("name") == "default":
+                    found.add(s.get("namespace") or b["metadata"].get("namespace"))
+                elif s.get("kind") == "Group" and str(s.get("name", "")).startswith(f"{SERVICE_ACCOUNTS}:"):
+                    found.add(s["name"].split(":", 2)[2])
+        return found
+    by_cluster, by_namespace = named(objects.cluster_bindings), named(objects.bindings)
     for ns in namespaces:
-        own = Subject(f"system:serviceaccount:{ns}:default", (f"{SERVICE_ACCOUNTS}:{ns}",))
-        if any(binds(b, own) for b in every):
+        if ns in by_cluster or ns in by_namespace:
             classes.append(SubjectClass("default_service_accounts", f"the default service account of {ns}",
-                                        Subject(own.user, (SERVICE_ACCOUNTS, f"{SERVICE_ACCOUNTS}:{ns}", AUTHENTICATED)), ns,
-                                        broader=(AUTHENTICATED, SERVICE_ACCOUNTS)))
+                                        Subject(f"system:serviceaccount:{ns}:default",
+                                                (SERVICE_ACCOUNTS, f"{SERVICE_ACCOUNTS}:{ns}", AUTHENTICATED)), ns,
+                                        broader=(AUTHENTICATED, SERVICE_ACCOUNTS), namespaced_only=ns not in by_cluster))
     return classes
 
 
@@ -128,9 +139,11 @@ def asks(cls: SubjectClass, questions: list[tuple[AccessCase, Question]], namesp
     out = []
     for case, q in questions:
         if q.namespace is None:
-            out.append((case, q))
+            if not cls.namespaced_only:
+                out.append((case, q))
             continue
-        out.append((case, replace(q, namespace="")))
+        if not cls.namespaced_only:
+            out.append((case, replace(q, namespace="")))
         out += [(case, replace(q, namespace=ns)) for ns in bound if not (case.scope == "other" and ns == cls.own_namespace)]
     return out
 
