@@ -96,8 +96,10 @@ def main() -> int:
             print(f"created {args.count} namespaces, each with a RoleBinding ({args.bind}), in {time.monotonic() - t0:.0f} s")
             # the service-account controller makes each namespace's default account: let it catch up, or the run's own
             # namespaces wait behind a thousand others
-            wait_for(f"the default service account of {args.count} namespaces", lambda: len(client.CoreV1Api(api).list_service_account_for_all_namespaces(
-                field_selector="metadata.name=default").items), timeout=600, interval=2, ready=lambda n: n >= total + args.count)
+            core = client.CoreV1Api(api)
+            wait_for(f"the default service account of {args.count} namespaces",
+                     lambda: len(core.list_service_account_for_all_namespaces(field_selector="metadata.name=default").items),
+                     timeout=600, interval=2, ready=lambda n: n >= total + args.count)
             after = case_seconds(Path(tmp))
         finally:
             remove(api)

@@ -101,6 +101,7 @@ def subject_classes(user: str, groups: Iterable[str], tenant: str, namespaces: I
         SubjectClass("user", f"the certificate user {user} (groups {', '.join(groups)})",
                      Subject(user, (*groups, AUTHENTICATED)), tenant, broader=(AUTHENTICATED,)),
     ]
+
     def named(bindings: list[dict[str, Any]]) -> set[str]:
         """The namespaces whose default account (or its namespace's group) these bindings name."""
         found = set()
