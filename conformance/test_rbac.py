@@ -1,4 +1,4 @@
-"""RBAC and users (seed 000, section 1; seed 004 on loose coupling): RBAC-1..5 and USER-1."""
+"""RBAC and users (seed 000, section 1; seed 004 on loose coupling): RBAC-1..5 and USER-1; RBAC-6, escalation by any class of subject."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from dataclasses import replace
 import pytest
 from kubernetes import client
 
-from pytest_k8ssec import rbac, rights
-from pytest_k8ssec.access import (Discovery, Matrix, Question, confinement, impersonated_can_i, review_can_i, self_can_i,
+from pytest_k8ssec import escalation, rbac, rights
+from pytest_k8ssec.access import (AUTHENTICATED, Discovery, Matrix, Question, confinement, impersonated_can_i, review_can_i, self_can_i,
                                   subject_can_i, unauthenticated_reach)
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
+from pytest_k8ssec.grants import Request, Subject
 from pytest_k8ssec.run import RUN_LABEL, run_prefix
 from pytest_k8ssec.users import whoami
 from pytest_k8ssec.waits import wait_counting
@@ -216,9 +217,15 @@ def test_dangling_binding_is_accepted_grants_nothing_and_is_found(tenancy, k8s_r
     name = k8s_run.name("dangling")
     k8s_run.create(rbac.binding(name, "Role", ghost_role, [rbac.service_account(ghost_sa, tenancy.tenant)], tenancy.tenant))
     q = Question("list", "", "pods", namespace=tenancy.tenant)
-    assert not review_can_i(k8s_admin, q, f"system:serviceaccount:{tenancy.tenant}:{ghost_sa}",
-                             ["system:serviceaccounts", f"system:serviceaccounts:{tenancy.tenant}"]), \
-        "a binding to a missing role granted rights"
+    ghost = Subject(f"system:serviceaccount:{tenancy.tenant}:{ghost_sa}",
+                    ("system:serviceaccounts", f"system:serviceaccounts:{tenancy.tenant}", AUTHENTICATED))
+    if review_can_i(k8s_admin, q, ghost.user, list(ghost.groups)):
+        # The ghost may: only a fault of the dangling binding if no other binding explains it (a grant to every
+        # service account is RBAC-6's to report, not this binding's).
+        others = escalation.read_rbac(k8s_admin).grants(Request("list", "", "pods", namespace=tenancy.tenant), ghost)
+        assert others, (f"RoleBinding {tenancy.tenant}/{name} to the missing Role {ghost_role} granted its service account "
+                        "`list pods`: no other binding grants it")
+        k8s_evidence["the ghost's other grants"] = "list pods: " + "; ".join(map(str, others))
     found = {str(d) for d in dangling_references(k8s_admin, tenancy.tenant)}
     k8s_evidence["mechanism"] = "RoleBinding/ClusterRoleBinding scan"
     assert f"RoleBinding/{tenancy.tenant}/{name} -> missing Role {ghost_role}" in found, found
@@ -228,3 +235,32 @@ def test_dangling_binding_is_accepted_grants_nothing_and_is_found(tenancy, k8s_r
     k8s_evidence["dangling elsewhere"] = "; ".join(elsewhere) or "none"
     if k8s_profile.fail_on_dangling_bindings:
         assert not elsewhere, "dangling references on the cluster:\n" + "\n".join(elsewhere)
+
+
+@behaviour("RBAC-6")
+@needs(rights.SUBJECT_ACCESS_REVIEWS, rights.LIST_NAMESPACES, *rights.BINDINGS_SCAN)
+def test_no_subject_class_holds_an_escalation_right(tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
+    """No class of subjects (the certificate user, every service account, each namespace's default account, every
+    authenticated user, requests without credentials) may do what RBAC good practices list as escalation, beyond what
+    the profile grants it; each yes names the bindings and roles that grant it.
+
+    Namespaces of k8s-sec runs are left out, as in RBAC-2: their grants are the suite's own.
+    """
+    if k8s_profile.escalation is None:
+        pytest.skip("the profile states no escalation questions (escalation:), so RBAC-6 observes nothing")
+    k8s_evidence["mechanism"] = ("SubjectAccessReview per subject class; the granting bindings and roles read from "
+                                 "ClusterRoleBindings, RoleBindings and their roles")
+    namespaces = {ns.metadata.name for ns in client.CoreV1Api(k8s_admin).list_namespace().items
+                  if RUN_LABEL not in (ns.metadata.labels or {})}
+    objects = escalation.read_rbac(k8s_admin)
+    classes = escalation.subject_classes(k8s_profile.user_name, k8s_profile.user_groups, tenancy.tenant, sorted(namespaces), objects)
+    questions, unserved = escalation.resolve(discovery, k8s_profile.escalation)
+    asked, findings = escalation.escalations(
+        lambda q, cls: subject_can_i(k8s_admin, q, cls.subject.user, list(cls.subject.groups), exact=True),
+        classes, questions, namespaces, objects, k8s_profile.escalation)
+    k8s_evidence.update(checked=f"{asked} answers, {len(classes)} subject classes, {len(namespaces)} namespaces",
+                        classes="; ".join(c.describe for c in classes), escalations=[str(f) for f in findings])
+    if unserved:
+        k8s_evidence["not served here"] = ", ".join(unserved)
+    _asked(questions, "the escalation questions")
+    assert not findings, "subjects hold escalation rights the profile does not grant them:\n" + "\n".join(map(str, findings))

@@ -88,10 +88,14 @@ def self_can_i(api: client.ApiClient, q: Question) -> bool:
 AUTHENTICATED = "system:authenticated"
 
 
-def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str]) -> bool:
-    """The answer for any user and groups, asked by the admin (SubjectAccessReview, cluster-wide)."""
-    return bool(client.AuthorizationV1Api(admin).create_subject_access_review(
-        client.V1SubjectAccessReview(spec=_review_spec(q, user, groups))).status.allowed)
+def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str], exact: bool = False) -> bool:
+    """The answer for any user and groups, asked by the admin (SubjectAccessReview, cluster-wide).
+
+    `exact` asks for exactly these groups: a request without credentials is not in system:authenticated.
+    """
+    spec = (client.V1SubjectAccessReviewSpec(resource_attributes=q.attributes(), user=user, groups=list(groups)) if exact
+            else _review_spec(q, user, groups))
+    return bool(client.AuthorizationV1Api(admin).create_subject_access_review(client.V1SubjectAccessReview(spec=spec)).status.allowed)
 
 
 def review_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str]) -> bool:

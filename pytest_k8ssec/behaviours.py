@@ -38,6 +38,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # The suite's own dangling binding is accepted and grants nothing; the cluster's dangling
     # references are reported, and fail it only with checks.fail_on_dangling_bindings.
     "RBAC-5": ("dangling role and subject references are found", CAPABILITY),
+    # Asked of the cluster's own subjects (its users' groups, every service account, everyone,
+    # nobody) against every binding its owner made: posture of its RBAC.
+    "RBAC-6": ("no subject class holds an escalation right beyond the profile's grants", POSTURE),
     "AUDIT-1": ("the API server records what the audit policy says, and nothing else", POSTURE),
     # The suite's pods and policies probe the cluster's own enforcer, which its owner chose:
     # posture of the enforcer (NETPOL-1 is its positive baseline).

@@ -96,9 +96,16 @@ def read_settings(config: pytest.Config) -> Settings:
 
 
 def suite_dir() -> Path:
-    """Where the installed conformance suite lives."""
+    """Where the installed conformance suite lives: in a source checkout, the one beside this package.
+
+    An editable install maps `pytest_k8ssec.conformance` to the tree it was installed from, so a
+    second checkout (a worktree on PYTHONPATH) would otherwise run another tree's suite.
+    """
     from importlib import resources
 
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "conformance" / "__init__.py").is_file():
+        return root / "conformance"
     return Path(str(resources.files("pytest_k8ssec.conformance")))
 
 

@@ -17,6 +17,9 @@ SCOPES = ("tenant", "other", "cluster")
 PSA_LEVELS = ("privileged", "baseline", "restricted")
 IMAGE_KEYS = ("busybox", "busybox_nonroot", "httpd", "root_user")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# RBAC-6: the subject classes a profile states escalation answers for (escalation.subjects).
+SUBJECT_CLASSES = ("user", "service_accounts", "default_service_accounts", "authenticated", "anonymous")
+ESCALATION_SCOPES = ("any", "other", "cluster")  # every namespace; every namespace but the subject's own; cluster-scoped
 _ACCESS_KEY = re.compile(r"^(?P<verb>[a-z*]+) (?P<resource>[a-z*.]+)(?:/(?P<sub>[a-z]+))?(?: in (?P<scope>\w+))?$")
 
 
@@ -34,6 +37,17 @@ class AccessCase:
     def label(self) -> str:
         res = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
         return f"{self.verb} {res} in {self.scope}"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """RBAC-6: the escalation questions, asked of every subject class, and what each class may be granted."""
+
+    questions: tuple[AccessCase, ...]
+    granted: dict[str, frozenset[str]]  # subject class -> the labels of the questions it may be answered yes
+
+    def allowed(self, subject_class: str, case: AccessCase) -> bool:
+        return case.label in self.granted.get(subject_class, frozenset())
 
 
 @dataclass
@@ -63,6 +77,7 @@ class Profile:
     fail_on_dangling_bindings: bool = False
     images: dict[str, Any] = field(default_factory=dict)  # overrides of the cluster's Images
     not_applicable: dict[str, str] = field(default_factory=dict)  # behaviour ID -> why it does not apply
+    escalation: Escalation | None = None          # RBAC-6; None: the profile states none (RBAC-6 not observed)
 
 
 def default_profile_path() -> Path:
@@ -89,7 +104,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
     v = _Validator(path)
     root = v.mapping(data, "(top level)")
     v.only(root, "(top level)", {"name", "developer_role", "user", "access", "networkpolicy", "admission", "audit", "checks",
-                                   "images", "not_applicable"})
+                                   "images", "not_applicable", "escalation"})
     role = v.mapping(root.get("developer_role"), "developer_role")
     user = v.mapping(root.get("user"), "user")
     v.only(user, "user", {"name", "groups", "kubeconfig"})
@@ -126,9 +141,18 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         fail_on_dangling_bindings=v.boolean(checks.get("fail_on_dangling_bindings", False), "checks.fail_on_dangling_bindings"),
         images=v.images(root.get("images", {}), "images"),
         not_applicable=v.not_applicable(root.get("not_applicable", {}), "not_applicable"),
+        escalation=None if root.get("escalation") is None else v.escalation(root["escalation"], "escalation"),
     )
     v.role_update(profile, role.get("extra_rules"), access.get("after_extra_rules"))
     return profile
+
+
+def _escalation_case(text: str) -> AccessCase | None:
+    """One escalation question, its scope `any` (every namespace) unless it says `in other` or `in cluster`."""
+    m = _ACCESS_KEY.match(text)
+    if not m or (m["scope"] or "any") not in ESCALATION_SCOPES:
+        return None
+    return AccessCase(m["verb"], m["resource"], m["sub"] or "", m["scope"] or "any", False)
 
 
 class _Validator:
@@ -223,6 +247,35 @@ class _Validator:
         if not cases:
             raise self.fail(key, 'at least one can-i question, e.g. "get secrets": no (with none, RBAC-2 and RBAC-4 check nothing)', value)
         return cases
+
+    def escalation(self, value: Any, key: str) -> Escalation:
+        """RBAC-6's questions (none would pass having observed nothing) and each class's grants among them."""
+        section = self.mapping(value, key)
+        self.only(section, key, {"questions", "subjects"})
+        texts = self.strings(section.get("questions"), f"{key}.questions")
+        if not texts:
+            raise self.fail(f"{key}.questions", 'at least one question, e.g. "get secrets" (with none, RBAC-6 checks nothing)', texts)
+        questions = []
+        for text in texts:
+            case = _escalation_case(text)
+            if case is None:
+                raise self.fail(f"{key}.questions.{text}", "'<verb> <resource>[/<subresource>] [in other|cluster]'", text)
+            questions.append(case)
+        labels = {q.label for q in questions}
+        subjects = self.mapping(section.get("subjects"), f"{key}.subjects")
+        self.only(subjects, f"{key}.subjects", set(SUBJECT_CLASSES))
+        missing = [c for c in SUBJECT_CLASSES if c not in subjects]
+        if missing:
+            raise self.fail(f"{key}.subjects.{missing[0]}", "every subject class, each with the questions it may be granted ([] for none)",
+                            None)
+        granted = {}
+        for cls, allowed in subjects.items():
+            cases = [_escalation_case(t) for t in self.strings(allowed if allowed is not None else [], f"{key}.subjects.{cls}")]
+            for text, case in zip(allowed or [], cases):
+                if case is None or case.label not in labels:
+                    raise self.fail(f"{key}.subjects.{cls}", f"questions from {key}.questions", text)
+            granted[cls] = frozenset(c.label for c in cases if c)
+        return Escalation(tuple(questions), granted)
 
     def role_update(self, profile: Profile, extra_rules: Any, after: Any) -> None:
         """RBAC-3 must see an answer change from no to yes, or the profile must say it does not apply."""

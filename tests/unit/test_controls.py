@@ -15,8 +15,12 @@ SPEC = Path(__file__).resolve().parents[3] / "shared" / "BEHAVIOURS.md"
 
 
 def test_every_behaviour_of_the_spec_is_mapped_or_says_why_not():
-    documented = set(re.findall(r"^- ([A-Z]+-\d+) ", SPEC.read_text(), re.MULTILINE))
-    assert documented == set(BEHAVIOURS), "BEHAVIOURS.md and the catalogue differ"
+    text = SPEC.read_text()
+    stated = set(re.findall(r"^- ([A-Z]+-\d+) ", text, re.MULTILINE))
+    # a planned behaviour whose cases exist on this branch: the spec moves it into the `- ID` form when it merges
+    planned = set(re.findall(r"^- planned ([A-Z]+-\d+):", text, re.MULTILINE))
+    assert stated <= set(BEHAVIOURS) <= stated | planned, "BEHAVIOURS.md and the catalogue differ"
+    documented = set(BEHAVIOURS)
     unmapped = documented - set(mappings())
     assert not unmapped, f"add these to pytest_k8ssec/controls.yaml (controls, or `none: why`): {sorted(unmapped)}"
     assert not set(mappings()) - documented, "controls.yaml maps behaviours the spec does not have"

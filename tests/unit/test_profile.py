@@ -105,3 +105,27 @@ def test_permissive_namespace_labels_are_string_labels():
     data["admission"]["permissive_namespace_labels"] = {"policy.example.com/exempt": True}
     with pytest.raises(ProfileError, match="admission.permissive_namespace_labels.policy.example.com/exempt"):
         parse_profile(data)
+
+
+@pytest.mark.parametrize("mutate,key", [
+    (lambda e: e.update(questions=[]), "escalation.questions"),
+    (lambda e: e.update(questions=["get secrets in tenant"]), "escalation.questions.get secrets in tenant"),
+    (lambda e: e["subjects"].pop("anonymous"), "escalation.subjects.anonymous"),
+    (lambda e: e["subjects"].update(robots=[]), "escalation.subjects.robots"),
+    (lambda e: e["subjects"].update(user=["create pods"]), "escalation.subjects.user"),
+])
+def test_escalation_section_errors_are_one_line(mutate, key):
+    data = yaml.safe_load(default_profile_path().read_text())
+    mutate(data["escalation"])
+    with pytest.raises(ProfileError) as err:
+        parse_profile(data, "my.yaml")
+    assert f"key '{key}'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_escalation_lists_every_subject_class_and_may_be_left_out():
+    escalation = load_profile().escalation
+    assert set(escalation.granted) == {"user", "service_accounts", "default_service_accounts", "authenticated", "anonymous"}
+    assert {c.scope for c in escalation.questions} == {"any", "other", "cluster"}
+    data = yaml.safe_load(default_profile_path().read_text())
+    del data["escalation"]
+    assert parse_profile(data).escalation is None
