@@ -74,6 +74,7 @@ IMPERSONATE_SERVICE_ACCOUNTS = in_run("impersonate", "serviceaccounts")
 LIST_NAMESPACES = Right("list", "namespaces")
 LIST_NODES = Right("list", "nodes")
 GET_NODES = Right("get", "nodes")
+NODES_PROXY = Right("get", "nodes/proxy")  # the kubelet through the API server: NODE-1's positive control
 PATCH_NAMESPACES = Right("patch", "namespaces")
 EXEC = in_run("create", "pods/exec")
 EVENTS = in_run("list", "events")
