@@ -43,6 +43,7 @@ class Probed:
     results: list[tuple[npx.Probe, npx.Seen, str]] = field(default_factory=list)  # probe, seen, pod
     control_plane: list[str] = field(default_factory=list)
     control_plane_unknown: str = ""
+    relays: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)  # pod -> target -> relay port
 
     def rows(self, component: str) -> list[tuple[npx.Probe, npx.Seen, str]]:
         return [r for r in self.results if r[0].component == component]
@@ -86,6 +87,7 @@ def probed(k8s_run, k8s_admin, k8s_cluster, k8s_profile) -> Probed:
         manifest["spec"]["automountServiceAccountToken"] = True  # this pod only: the token it shows the kubelet
         core.create_namespaced_pod(ns, manifest)
         plans.append((pod_name, probes, relays))
+        result.relays[pod_name] = relays
     for pod_name, _, _ in plans:
         _wait_running(core, ns, pod_name)
 
@@ -145,9 +147,10 @@ def _table(rows: list[tuple[npx.Probe, npx.Seen, str]]) -> list[dict[str, str]]:
     return [npx.row(p, seen, pod) for p, seen, pod in rows]
 
 
-def _wrong(rows: list[tuple[npx.Probe, npx.Seen, str]], who: str) -> list[str]:
-    return [f"GET {p.url} as {who if p.as_whom == npx.TOKEN else p.as_whom} from pod {pod} on {p.node}: "
-            f"expected {p.expected}, observed {seen}  (repeat: kubectl exec -n NS {pod} -- sh -c '{npx.command(p)}')"
+def _wrong(rows: list[tuple[npx.Probe, npx.Seen, str]], probed: Probed) -> list[str]:
+    return [f"GET {p.url} as {probed.account if p.as_whom == npx.TOKEN else p.as_whom} from pod {pod} on {p.node}: "
+            f"expected {p.expected}, observed {seen}\n    repeat: "
+            f"{npx.command(p, probed.namespace, pod, probed.relays.get(pod, {}).get(p.target))}"
             for p, seen, pod in rows if not npx.meets(p, seen)]
 
 
@@ -168,9 +171,9 @@ def _proxy_get(core: client.CoreV1Api, node: str, path: str) -> str:
 def test_kubelet_refuses_pods_without_proper_credentials(probed, k8s_admin, k8s_evidence):
     """Each node's kubelet answers a pod 401 without credentials and 403 to the pod's own token on /pods, /exec,
     /configz and /metrics; the same paths answer the API server's credentials (its node proxy; the probes' own exec)."""
-    k8s_evidence["mechanism"] = (f"busybox wget from a restricted pod per node (service account {probed.account}, "
-                                 "no rights) to the node's InternalIP kubelet port; positive control: the API server's "
-                                 "node proxy as the admin")
+    k8s_evidence["mechanism"] = (f"from a restricted pod per node (service account {probed.account}, no rights) to "
+                                 "its node's InternalIP kubelet port: a busybox nc relay in the pod, TLS and HTTP by the "
+                                 "suite over a port-forward; positive control: the API server's node proxy as the admin")
     rows = probed.rows("kubelet")
     reached = {p.node for p, seen, _ in rows if seen.answered}
     unreached = sorted({p.node for p, _, _ in rows} - reached)
@@ -194,7 +197,7 @@ def test_kubelet_refuses_pods_without_proper_credentials(probed, k8s_admin, k8s_
     k8s_evidence["observed"] = ", ".join(f"{r['endpoint']} as {r['as']}: {r['observed']}" for r in table[:2]) + " ..."
     if unreached:
         k8s_evidence["not applicable"] = f"kubelet not reached from the pod on {', '.join(unreached)}"
-    wrong = _wrong([r for r in rows if r[0].node in reached], probed.account)
+    wrong = _wrong([r for r in rows if r[0].node in reached], probed)
     assert not wrong, "the kubelet does not refuse a pod as it must:\n" + "\n".join(wrong)
     controls = [r for r in table if r["from"] == "the suite" and r["verdict"] != "ok"]
     if controls:
@@ -216,7 +219,7 @@ def test_kubelet_read_only_port_does_not_answer(probed, k8s_evidence):
                        "so a silent read-only port proves nothing")
     k8s_evidence["endpoints"] = _table(rows)
     k8s_evidence["observed"] = "; ".join(f"{p.node}: {seen}" for p, seen, _ in rows)
-    wrong = _wrong(rows, probed.account)
+    wrong = _wrong(rows, probed)
     assert not wrong, "the kubelet's read-only port answers pods:\n" + "\n".join(wrong)
 
 
@@ -246,8 +249,9 @@ PORTS = {"kube-controller-manager": npx.CONTROLLER_MANAGER_PORT, "kube-scheduler
 def test_control_plane_port_refuses_pods_without_credentials(component, probed, k8s_admin, k8s_evidence):
     """etcd's client port refuses a client without a certificate; the controller-manager's and scheduler's secure
     ports refuse /metrics and /configz without credentials. Where no pod reaches the port, not applicable."""
-    k8s_evidence["mechanism"] = (f"busybox wget from a restricted pod per node to {component}'s port on the API "
-                                 "server's addresses (the `kubernetes` Service's endpoints)")
+    k8s_evidence["mechanism"] = (f"from a restricted pod per node to {component}'s port on the API server's addresses "
+                                 "(the `kubernetes` Service's endpoints): HTTPS through a busybox nc relay in the pod, "
+                                 "plain HTTP by busybox wget")
     if not probed.control_plane:
         not_applicable(probed.control_plane_unknown or "the API server's addresses are unknown")
     rows = probed.rows(component)
@@ -271,7 +275,7 @@ def test_control_plane_port_refuses_pods_without_credentials(component, probed, 
                           "verdict": "ok" if observed == "HTTP 200" else "WRONG"})
     k8s_evidence["endpoints"] = table
     k8s_evidence["observed"] = "; ".join(f"{p.url}: {seen}" for p, seen, _ in answered)
-    wrong = _wrong(answered, probed.account)
+    wrong = _wrong(answered, probed)
     assert not wrong, f"{component} serves pods without credentials:\n" + "\n".join(wrong)
     controls = [r for r in table if r["from"] == "the suite" and r["verdict"] != "ok"]
     if controls:

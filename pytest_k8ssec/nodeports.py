@@ -217,13 +217,15 @@ def probe_script(probes: Sequence[Probe], timeout_s: int = PROBE_TIMEOUT) -> str
     return "\n".join(lines) + "\n"
 
 
-def command(p: Probe, timeout_s: int = PROBE_TIMEOUT) -> str:
-    """The probe as a command line to repeat it by hand (HTTPS: curl through `kubectl port-forward` to the relay)."""
-    if p.tls:
-        auth = ' -H "Authorization: Bearer $TOKEN"' if p.as_whom == TOKEN else ""
+def command(p: Probe, namespace: str, pod: str, relay: int | None = None, timeout_s: int = PROBE_TIMEOUT) -> str:
+    """The probe as commands to repeat it by hand: wget in the pod; HTTPS, curl through a port-forward to its relay."""
+    if p.tls and relay:
+        auth = (f' -H "Authorization: Bearer $(kubectl exec -n {namespace} {pod} -- cat {TOKEN_PATH})"'
+                if p.as_whom == TOKEN else "")
         host, port = p.target
-        return f"curl -sk -o /dev/null -w '%{{http_code}}'{auth} --connect-to {host}:{port}:127.0.0.1:RELAY_PORT {shlex.quote(p.url)}"
-    return f"timeout {timeout_s} wget -S -O /dev/null {shlex.quote(p.url)}"
+        return (f"kubectl port-forward -n {namespace} {pod} {relay} & curl -sk -o /dev/null -w '%{{http_code}}'{auth} "
+                f"--connect-to {host}:{port}:127.0.0.1:{relay} {shlex.quote(p.url)}")
+    return f"kubectl exec -n {namespace} {pod} -- timeout {timeout_s} wget -S -O /dev/null {shlex.quote(p.url)}"
 
 
 def classify(code: int, message: str) -> Seen:

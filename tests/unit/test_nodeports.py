@@ -115,3 +115,12 @@ def test_https_through_a_connected_socket_reads_the_status_and_sends_the_token_o
     closed = socket.socketpair()
     closed[1].close()  # the relay could not reach the endpoint: it closes at once
     assert npx.https_get(closed[0], anonymous, None).kind == "no answer"
+
+
+def test_a_wrong_cell_says_how_to_repeat_it_by_hand():
+    https, read_only = (npx.kubelet_probes("n1", "10.0.0.5", 10250, "/exec/ns/p/main")[i] for i in (1, -1))
+    repeat = npx.command(https, "ns", "probe-0", 20000)
+    assert repeat.startswith("kubectl port-forward -n ns probe-0 20000 & curl -sk")
+    assert "--connect-to 10.0.0.5:10250:127.0.0.1:20000 https://10.0.0.5:10250/pods" in repeat and "Bearer $(kubectl" in repeat
+    assert npx.command(read_only, "ns", "probe-0") == ("kubectl exec -n ns probe-0 -- timeout 5 wget -S -O /dev/null "
+                                                       "http://10.0.0.5:10255/pods")
