@@ -3,8 +3,8 @@
 One restricted-compliant pod per usable node, pinned with nodeName, in a run namespace, with
 a service account that has no rights and whose token only this pod mounts. Each pod asks its
 plain-HTTP probes in one exec; HTTPS, which busybox cannot speak here, goes through busybox nc
-relays the pod runs, the suite speaking TLS over a port-forward (nodeports.py); all in parallel. Every refusal has a positive
-control: the same endpoint answers proper credentials (the API server's, through its node
+relays the pod runs, the suite speaking TLS over a port-forward (nodeports.py); all in
+parallel. Every refusal has a positive control: the same endpoint answers proper credentials (the API server's, through its node
 proxy, for the kubelet; the admin's for the controller-manager and scheduler), and only an
 answer counts as a refusal: no answer is never read as "refused". An endpoint no pod reaches is
 not applicable, with the reason, never a pass.
@@ -43,7 +43,7 @@ class Probed:
     results: list[tuple[npx.Probe, npx.Seen, str]] = field(default_factory=list)  # probe, seen, pod
     control_plane: list[str] = field(default_factory=list)
     control_plane_unknown: str = ""
-    relays: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)  # pod -> target -> relay port
+    relays: dict[str, dict[str, int]] = field(default_factory=dict)  # pod -> probe id -> relay port
 
     def rows(self, component: str) -> list[tuple[npx.Probe, npx.Seen, str]]:
         return [r for r in self.results if r[0].component == component]
@@ -75,7 +75,7 @@ def probed(k8s_run, k8s_admin, k8s_cluster, k8s_profile) -> Probed:
         result.control_plane = _control_plane_addresses(k8s_admin)
     except ApiException as exc:
         result.control_plane_unknown = f"the API server's endpoints could not be read ({exc.status} {exc.reason})"
-    plans: list[tuple[str, list[npx.Probe], dict[tuple[str, int], int]]] = []
+    plans: list[tuple[str, list[npx.Probe], dict[str, int]]] = []
     for i, name in enumerate(k8s_cluster.node_names):
         pod_name = f"probe-{i}"
         address, port = _node_address(core.read_node(name))
@@ -83,7 +83,7 @@ def probed(k8s_run, k8s_admin, k8s_cluster, k8s_profile) -> Probed:
         probes += npx.control_plane_probes(name, result.control_plane)
         relays = npx.relay_ports(probes)
         manifest = non_root_pod(pod_name, ns, k8s_cluster.images, service_account=account, node=name,
-                                command=npx.relay_command(relays))
+                                command=npx.relay_command(probes, relays))
         manifest["spec"]["automountServiceAccountToken"] = True  # this pod only: the token it shows the kubelet
         core.create_namespaced_pod(ns, manifest)
         plans.append((pod_name, probes, relays))
@@ -109,7 +109,7 @@ def probed(k8s_run, k8s_admin, k8s_cluster, k8s_profile) -> Probed:
     def tls(item) -> tuple[npx.Probe, npx.Seen, str]:
         """One HTTPS probe through the pod's relay: the connection starts in the pod, TLS is the suite's."""
         pod_name, p, relays, bearer = item
-        local = relays[p.target]
+        local = relays[p.id]
         # portforward() swaps its ApiClient's call_api while it runs (as exec_in's stream does): a client of its own
         own = client.ApiClient(configuration=k8s_admin.configuration)
         try:
@@ -150,7 +150,7 @@ def _table(rows: list[tuple[npx.Probe, npx.Seen, str]]) -> list[dict[str, str]]:
 def _wrong(rows: list[tuple[npx.Probe, npx.Seen, str]], probed: Probed) -> list[str]:
     return [f"GET {p.url} as {probed.account if p.as_whom == npx.TOKEN else p.as_whom} from pod {pod} on {p.node}: "
             f"expected {p.expected}, observed {seen}\n    repeat: "
-            f"{npx.command(p, probed.namespace, pod, probed.relays.get(pod, {}).get(p.target))}"
+            f"{npx.command(p, probed.namespace, pod, probed.relays.get(pod, {}).get(p.id))}"
             for p, seen, pod in rows if not npx.meets(p, seen)]
 
 
@@ -167,7 +167,7 @@ def _proxy_get(core: client.CoreV1Api, node: str, path: str) -> str:
 
 
 @behaviour("NODE-1")
-@needs(rights.EXEC, rights.GET_NODES, rights.NODES_PROXY)
+@needs(rights.EXEC, rights.PORT_FORWARD, rights.GET_NODES, rights.NODES_PROXY)
 def test_kubelet_refuses_pods_without_proper_credentials(probed, k8s_admin, k8s_evidence):
     """Each node's kubelet answers a pod 401 without credentials and 403 to the pod's own token on /pods, /exec,
     /configz and /metrics; the same paths answer the API server's credentials (its node proxy; the probes' own exec)."""
@@ -188,11 +188,12 @@ def test_kubelet_refuses_pods_without_proper_credentials(probed, k8s_admin, k8s_
             table.append({"endpoint": f"GET /api/v1/nodes/{node}/proxy/{path}", "from": "the suite",
                           "as": "the admin (the API server's kubelet client credentials)", "expected": "HTTP 200",
                           "observed": _proxy_get(core, node, path)})
+        failed_exec = [str(seen) for p, seen, _ in probed.results if p.node == node and "exec failed" in seen.detail]
         table.append({"endpoint": f"exec into the probe pod on {node}", "from": "the suite",
                       "as": "the admin (the API server's kubelet client credentials)", "expected": "runs",
-                      "observed": "ran (the probes above)"})
+                      "observed": failed_exec[0] if failed_exec else "runs (the pod's wget probes ran in it)"})
     for r in table:
-        r.setdefault("verdict", "ok" if r["observed"] == r["expected"] or r["observed"].startswith("ran") else "WRONG")
+        r.setdefault("verdict", "ok" if r["observed"].startswith(r["expected"]) else "WRONG")
     k8s_evidence["endpoints"] = table
     k8s_evidence["observed"] = ", ".join(f"{r['endpoint']} as {r['as']}: {r['observed']}" for r in table[:2]) + " ..."
     if unreached:
@@ -244,7 +245,7 @@ PORTS = {"kube-controller-manager": npx.CONTROLLER_MANAGER_PORT, "kube-scheduler
 
 
 @behaviour("NODE-1")
-@needs(rights.EXEC)
+@needs(rights.EXEC, rights.PORT_FORWARD)
 @pytest.mark.parametrize("component", ["etcd", "kube-controller-manager", "kube-scheduler"])
 def test_control_plane_port_refuses_pods_without_credentials(component, probed, k8s_admin, k8s_evidence):
     """etcd's client port refuses a client without a certificate; the controller-manager's and scheduler's secure

@@ -10,7 +10,7 @@ one exec: `timeout N wget -S -O /dev/null URL` (busybox; `-S` prints the status 
 HTTPS cannot be: busybox wget's own TLS (Debian's 1.35, without an `openssl` binary beside it,
 as in the local images) has its handshake refused by Go and OpenSSL servers alike ("TLS error
 from peer (alert code 40)"). So the pod relays instead: its container runs one busybox
-`nc -ll -p LOCAL -e nc -w 3 HOST PORT` per target, and the suite speaks TLS and HTTP (no
+`nc -l -p LOCAL -e nc -w 3 HOST PORT` per probe, and the suite speaks TLS and HTTP (no
 certificate checks, as busybox never did) through a port-forward to that relay. The TCP
 connection to the endpoint still starts in the pod's network namespace, from its address, and
 the request carries no credentials or the pod's own token, read from the pod.
@@ -125,15 +125,22 @@ def control_plane_probes(node: str, addresses: Sequence[str]) -> list[Probe]:
     return probes
 
 
-def relay_ports(probes: Sequence[Probe], first: int = 20000) -> dict[tuple[str, int], int]:
-    """The pod's local relay port for every HTTPS target."""
-    targets = sorted({p.target for p in probes if p.tls})
-    return {t: first + i for i, t in enumerate(targets)}
+def relay_ports(probes: Sequence[Probe], first: int = 20000) -> dict[str, int]:
+    """The pod's local relay port for every HTTPS probe: one each, so each relay serves one connection."""
+    return {p.id: first + i for i, p in enumerate(q for q in probes if q.tls)}
 
 
-def relay_command(relays: dict[tuple[str, int], int]) -> list[str]:
-    """The probe pod's command: one persistent busybox nc relay per target, then it idles (TERM ends it)."""
-    parts = [f"nc -ll -p {local} -e nc -w 3 {shlex.quote(host)} {port} &" for (host, port), local in relays.items()]
+def relay_command(probes: Sequence[Probe], relays: dict[str, int]) -> list[str]:
+    """The probe pod's command: a one-connection busybox nc relay per HTTPS probe, then it idles (TERM ends it).
+
+    `nc -l -p PORT -e PROG` is common to both of busybox's nc (Debian's, and the netcat 1.10
+    compatible one of the public image); a persistent listener is not.
+    """
+    parts = []
+    for p in probes:
+        if p.id in relays:
+            host, port = p.target
+            parts.append(f"nc -l -p {relays[p.id]} -e nc -w 3 {shlex.quote(host)} {port} &")
     return ["sh", "-c", " ".join(parts) + " trap 'exit 0' TERM; while true; do sleep 1; done"]
 
 
@@ -218,12 +225,13 @@ def probe_script(probes: Sequence[Probe], timeout_s: int = PROBE_TIMEOUT) -> str
 
 
 def command(p: Probe, namespace: str, pod: str, relay: int | None = None, timeout_s: int = PROBE_TIMEOUT) -> str:
-    """The probe as commands to repeat it by hand: wget in the pod; HTTPS, curl through a port-forward to its relay."""
+    """The probe as commands to repeat it by hand: wget in the pod; HTTPS, curl through a port-forward to a new relay."""
     if p.tls and relay:
         auth = (f' -H "Authorization: Bearer $(kubectl exec -n {namespace} {pod} -- cat {TOKEN_PATH})"'
                 if p.as_whom == TOKEN else "")
         host, port = p.target
-        return (f"kubectl port-forward -n {namespace} {pod} {relay} & curl -sk -o /dev/null -w '%{{http_code}}'{auth} "
+        return (f"kubectl exec -n {namespace} {pod} -- nc -l -p {relay} -e nc -w 3 {host} {port} & "
+                f"kubectl port-forward -n {namespace} {pod} {relay} & curl -sk -o /dev/null -w '%{{http_code}}'{auth} "
                 f"--connect-to {host}:{port}:127.0.0.1:{relay} {shlex.quote(p.url)}")
     return f"kubectl exec -n {namespace} {pod} -- timeout {timeout_s} wget -S -O /dev/null {shlex.quote(p.url)}"
 

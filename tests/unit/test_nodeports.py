@@ -66,13 +66,13 @@ def test_the_pod_asks_plain_http_itself_in_one_script(tmp_path):
     assert npx.parse("", probes)[probes[0].id].kind == "error"
 
 
-def test_each_https_target_gets_one_relay_in_the_pod():
+def test_each_https_probe_gets_its_own_relay_in_the_pod():
     probes = npx.kubelet_probes("n1", "10.0.0.5", 10250, "/exec/ns/p/main") + npx.control_plane_probes("n1", ["10.0.0.1"])
     relays = npx.relay_ports(probes)
-    assert set(relays) == {("10.0.0.5", 10250), ("10.0.0.1", 2379), ("10.0.0.1", 10257), ("10.0.0.1", 10259)}
-    assert len(set(relays.values())) == 4
-    command = npx.relay_command(relays)[-1]
-    assert f"nc -ll -p {relays[('10.0.0.5', 10250)]} -e nc -w 3 10.0.0.5 10250 &" in command
+    assert set(relays) == {p.id for p in probes if p.tls} and len(set(relays.values())) == len(relays) == 8 + 1 + 4
+    command = npx.relay_command(probes, relays)[-1]
+    assert f"nc -l -p {relays[probes[0].id]} -e nc -w 3 10.0.0.5 10250 &" in command
+    assert command.count("nc -l -p") == len(relays)
 
 
 @pytest.fixture
@@ -120,7 +120,8 @@ def test_https_through_a_connected_socket_reads_the_status_and_sends_the_token_o
 def test_a_wrong_cell_says_how_to_repeat_it_by_hand():
     https, read_only = (npx.kubelet_probes("n1", "10.0.0.5", 10250, "/exec/ns/p/main")[i] for i in (1, -1))
     repeat = npx.command(https, "ns", "probe-0", 20000)
-    assert repeat.startswith("kubectl port-forward -n ns probe-0 20000 & curl -sk")
+    assert repeat.startswith("kubectl exec -n ns probe-0 -- nc -l -p 20000 -e nc -w 3 10.0.0.5 10250 & "
+                             "kubectl port-forward -n ns probe-0 20000 & curl -sk")
     assert "--connect-to 10.0.0.5:10250:127.0.0.1:20000 https://10.0.0.5:10250/pods" in repeat and "Bearer $(kubectl" in repeat
     assert npx.command(read_only, "ns", "probe-0") == ("kubectl exec -n ns probe-0 -- timeout 5 wget -S -O /dev/null "
                                                        "http://10.0.0.5:10255/pods")
