@@ -68,6 +68,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "VERIFY-1": ("what a restricted container really runs with", CAPABILITY),
     # Reports the admission mechanisms the cluster as configured has.
     "VERSION-1": ("the mechanism is picked from the server version", POSTURE),
+    # The suite's pod only knocks; the kubelet's authentication, authorization and read-only
+    # port, and where the control plane listens, are the owner's configuration: posture.
+    "NODE-1": ("the node as a pod meets it: kubelet, etcd and control-plane ports refuse without credentials", POSTURE),
 }
 
 BEHAVIOURS: dict[str, str] = {b: title for b, (title, _) in CATALOGUE.items()}

@@ -74,8 +74,10 @@ IMPERSONATE_SERVICE_ACCOUNTS = in_run("impersonate", "serviceaccounts")
 LIST_NAMESPACES = Right("list", "namespaces")
 LIST_NODES = Right("list", "nodes")
 GET_NODES = Right("get", "nodes")
+NODES_PROXY = Right("get", "nodes/proxy")  # the kubelet through the API server: NODE-1's positive control
 PATCH_NAMESPACES = Right("patch", "namespaces")
 EXEC = in_run("create", "pods/exec")
+PORT_FORWARD = in_run("create", "pods/portforward")  # NODE-1's HTTPS through the probe pod's relay
 EVENTS = in_run("list", "events")
 CERTIFICATE_USER = (Right("create", "certificatesigningrequests", "certificates.k8s.io"),
                     Right("update", "certificatesigningrequests/approval", "certificates.k8s.io"),

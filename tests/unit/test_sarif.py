@@ -65,3 +65,23 @@ def test_each_rule_says_its_kind_of_claim_and_a_capability_names_no_control(sari
     assert "Claim: capability. Controls: no control: the suite's own gate" in rules["PSP-3"]["fullDescription"]["text"]
     older = sarif_log({k: v for k, v in data.items() if k != "claims"})["runs"][0]["tool"]["driver"]["rules"]
     assert all("claim" not in r["properties"] for r in older), "a report older than claims gets none made up"
+
+
+def test_a_failed_node1_case_is_a_finding_under_its_kubelet_controls(sarif_schema):
+    rows = [{"endpoint": "GET https://10.0.0.5:10250/pods", "from": "pod probe-0 on n1", "as": "no credentials",
+             "expected": "HTTP 401", "observed": "HTTP 200", "verdict": "WRONG"}]
+    data = {"certification": certify([], ["NODE-1"], {}).document(), "profile": "seeds-lab", "claims": _claims(["NODE-1"]),
+            "cluster": {"provider": "local", "version": "v1.37.2", "netpol_enforcer": "kube-router"},
+            "cases": [{"case": "test_node.py::test_kubelet_refuses_pods_without_proper_credentials",
+                       "file": "conformance/test_node.py", "line": 166, "behaviour": "NODE-1", "mechanism": "relay",
+                       "verdict": "fail", "evidence": {"endpoints": rows},
+                       "failure": "GET https://10.0.0.5:10250/pods as no credentials: expected HTTP 401, observed HTTP 200"}]}
+    data["certification"] = certify(data["cases"], ["NODE-1"], {}).document()
+    log = sarif_log(data)
+    jsonschema.validate(log, sarif_schema)
+    run = log["runs"][0]
+    rule = run["tool"]["driver"]["rules"][0]
+    assert rule["id"] == "NODE-1" and rule["properties"]["claim"] == "posture"
+    for control in ("CIS 4.2.1", "CIS 4.2.2", "CIS 4.2.4", "NSA Network separation and hardening: Control plane hardening"):
+        assert control in rule["fullDescription"]["text"], rule["fullDescription"]["text"]
+    assert run["results"][0]["level"] == "error" and "observed HTTP 200" in run["results"][0]["message"]["text"]
