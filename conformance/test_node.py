@@ -63,9 +63,10 @@ def _control_plane_addresses(api: client.ApiClient) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def probed(k8s_run, k8s_admin, k8s_cluster, k8s_profile) -> Probed:
+def probed(k8s_run, k8s_admin, k8s_cluster, k8s_profile, k8s_rights) -> Probed:
     if not k8s_cluster.node_names:
-        pytest.skip("no usable node is known (the identity may not list nodes): the probe pods cannot be pinned")
+        k8s_rights.require(rights.LIST_NODES)  # an identity that may not list them knows no node: name the right
+        pytest.skip("no usable node is known: the probe pods cannot be pinned")
     core = client.CoreV1Api(k8s_admin)
     ns = k8s_run.namespace("node", adm.psa_labels(k8s_profile.tenant_level))
     account = "no-rights"
