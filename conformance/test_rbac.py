@@ -14,7 +14,7 @@ from pytest_k8ssec.access import (AUTHENTICATED, Discovery, Matrix, Question, co
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.fixtures import require_cluster_changes
-from pytest_k8ssec.grants import Request, Subject
+from pytest_k8ssec.grants import Subject
 from pytest_k8ssec.run import RUN_LABEL, run_prefix
 from pytest_k8ssec.users import whoami
 from pytest_k8ssec.waits import wait_counting
@@ -222,7 +222,7 @@ def test_dangling_binding_is_accepted_grants_nothing_and_is_found(tenancy, k8s_r
     if review_can_i(k8s_admin, q, ghost.user, list(ghost.groups)):
         # The ghost may: only a fault of the dangling binding if no other binding explains it (a grant to every
         # service account is RBAC-6's to report, not this binding's).
-        others = escalation.read_rbac(k8s_admin).grants(Request("list", "", "pods", namespace=tenancy.tenant), ghost)
+        others = escalation.read_rbac(k8s_admin).grants(Question("list", "", "pods", namespace=tenancy.tenant), ghost)
         assert others, (f"RoleBinding {tenancy.tenant}/{name} to the missing Role {ghost_role} granted its service account "
                         "`list pods`: no other binding grants it")
         k8s_evidence["the ghost's other grants"] = "list pods: " + "; ".join(map(str, others))

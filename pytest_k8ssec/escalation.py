@@ -24,7 +24,7 @@ from kubernetes import client
 
 from .access import AUTHENTICATED, Discovery, Question
 from .errors import K8sSecError
-from .grants import Grant, Request, Subject, binds, granting
+from .grants import Grant, Subject, binds, granting
 from .profile import AccessCase, Escalation
 
 SERVICE_ACCOUNTS = "system:serviceaccounts"
@@ -75,7 +75,7 @@ class RbacObjects:
     cluster_bindings: list[dict[str, Any]]
     bindings: list[dict[str, Any]]
 
-    def grants(self, req: Request, subject: Subject) -> list[Grant]:
+    def grants(self, req: Question, subject: Subject) -> list[Grant]:
         return granting(req, subject, self.cluster_roles, self.roles, self.cluster_bindings, self.bindings)
 
 
@@ -175,8 +175,7 @@ def escalations(ask: Callable[[Question, SubjectClass], bool], classes: list[Sub
     for (cls, case, q), yes in zip(work, answers):
         if not yes:
             continue
-        req = Request(q.verb, q.group, q.resource, q.subresource, q.namespace, q.name)
-        grants = objects.grants(req, cls.subject)
+        grants = objects.grants(q, cls.subject)
         own = [g for g in grants if not _grants_to_broader(g, objects, cls.broader)]
         if grants and not own:
             continue

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .access import Question
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -17,18 +19,6 @@ class Subject:
 
     user: str
     groups: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Request:
-    """The attributes of one resource request (a can-i question); namespace "" is every namespace at once."""
-
-    verb: str
-    group: str
-    resource: str
-    subresource: str = ""
-    namespace: str | None = None
-    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +47,7 @@ def binds(binding: Mapping[str, Any], subject: Subject) -> bool:
     return False
 
 
-def rule_allows(rule: Mapping[str, Any], req: Request) -> bool:
+def rule_allows(rule: Mapping[str, Any], req: Question) -> bool:
     """The authorizer's rule match: verbs, apiGroups, resources (with `*` and `*/sub`) and resourceNames."""
     verbs, groups, resources = rule.get("verbs") or [], rule.get("apiGroups") or [], rule.get("resources") or []
     if not ("*" in verbs or req.verb in verbs) or not ("*" in groups or req.group in groups):
@@ -69,7 +59,7 @@ def rule_allows(rule: Mapping[str, Any], req: Request) -> bool:
     return not names or req.name in names
 
 
-def granting(req: Request, subject: Subject, cluster_roles: Iterable[Mapping[str, Any]], roles: Iterable[Mapping[str, Any]],
+def granting(req: Question, subject: Subject, cluster_roles: Iterable[Mapping[str, Any]], roles: Iterable[Mapping[str, Any]],
              cluster_bindings: Iterable[Mapping[str, Any]], bindings: Iterable[Mapping[str, Any]]) -> list[Grant]:
     """Every binding -> role that allows `subject` the request.
 

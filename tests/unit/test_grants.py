@@ -1,9 +1,10 @@
 """Who grants a right: bindings matched by subject (user, group, service account), rules by verb, group, resource, name."""
 
-from pytest_k8ssec.grants import Request, Subject, binds, granting, namespaces_binding, rule_allows
+from pytest_k8ssec.access import Question
+from pytest_k8ssec.grants import Subject, binds, granting, namespaces_binding, rule_allows
 
 SA = Subject("system:serviceaccount:team:default", ("system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"))
-PODS = Request("create", "", "pods", namespace="team")
+PODS = Question("create", "", "pods", namespace="team")
 
 
 def _binding(name, role, subjects, namespace=None, role_kind="ClusterRole"):
@@ -31,13 +32,13 @@ def test_rules_match_wildcards_subresources_and_resource_names():
     assert rule_allows({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, PODS)
     assert not rule_allows({"apiGroups": ["apps"], "resources": ["pods"], "verbs": ["create"]}, PODS)
     assert not rule_allows({"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]},
-                           Request("create", "", "pods", "exec", "team"))
-    assert rule_allows({"apiGroups": [""], "resources": ["*/exec"], "verbs": ["create"]}, Request("create", "", "pods", "exec", "team"))
-    signer = Request("approve", "certificates.k8s.io", "signers", name="kubernetes.io/kube-apiserver-client")
+                           Question("create", "", "pods", "exec", "team"))
+    assert rule_allows({"apiGroups": [""], "resources": ["*/exec"], "verbs": ["create"]}, Question("create", "", "pods", "exec", "team"))
+    signer = Question("approve", "certificates.k8s.io", "signers", name="kubernetes.io/kube-apiserver-client")
     named = {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"]}
     assert rule_allows({**named, "resourceNames": ["kubernetes.io/kube-apiserver-client"]}, signer)
     assert not rule_allows({**named, "resourceNames": ["example.com/other"]}, signer)
-    assert not rule_allows({**named, "resourceNames": ["x"]}, Request("approve", "certificates.k8s.io", "signers"))
+    assert not rule_allows({**named, "resourceNames": ["x"]}, Question("approve", "certificates.k8s.io", "signers"))
 
 
 def test_granting_names_each_binding_and_role_in_scope():
@@ -49,7 +50,7 @@ def test_granting_names_each_binding_and_role_in_scope():
     grants = granting(PODS, SA, [EDIT], roles, cluster_bindings, bindings)
     assert [str(g) for g in grants] == ["ClusterRoleBinding sa-edit -> ClusterRole edit", "RoleBinding team/local -> Role team/pod-maker"]
     # every namespace at once: only ClusterRoleBindings answer
-    assert [str(g) for g in granting(Request("create", "", "pods", namespace=""), SA, [EDIT], roles, cluster_bindings, bindings)] == [
+    assert [str(g) for g in granting(Question("create", "", "pods", namespace=""), SA, [EDIT], roles, cluster_bindings, bindings)] == [
         "ClusterRoleBinding sa-edit -> ClusterRole edit"]
     # a binding to a missing role grants nothing
     ghost = [_binding("ghost", "missing", [{"kind": "Group", "name": "system:serviceaccounts"}], "team", "Role")]
