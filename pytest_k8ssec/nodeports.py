@@ -31,6 +31,8 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .netpol.probe import result_lines
+
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 PROBE_TIMEOUT = 5
 KUBELET_READ_ONLY_PORT = 10255
@@ -257,12 +259,7 @@ def classify(code: int, message: str) -> Seen:
 
 def parse(output: str, probes: Sequence[Probe]) -> dict[str, Seen]:
     """Every probe's result by id; a probe without exactly one readable line is an error, never a refusal."""
-    found: dict[str, list[str]] = {}
-    ids = {p.id for p in probes}
-    for raw in output.splitlines():
-        ident, _, rest = raw.strip().partition(" ")
-        if ident in ids:
-            found.setdefault(ident, []).append(rest)
+    found = result_lines(output, {p.id for p in probes})
     result = {}
     for p in probes:
         lines = found.get(p.id, [])

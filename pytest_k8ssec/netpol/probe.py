@@ -108,14 +108,19 @@ def classify(status: int, message: str) -> Observation:
     return Observation(Outcome.ERROR, f"{meaning} (exit {status}): {message}".rstrip(": "))
 
 
-def parse_probe_output(output: str, targets: Sequence[ProbeTarget]) -> dict[ProbeTarget, Observation]:
-    """Observations for every target; a target without exactly one readable line is ERROR."""
-    by_id = {t.id: t for t in targets}
+def result_lines(output: str, ids: set[str]) -> dict[str, list[str]]:
+    """Each id's result lines in a probe script's output (`<id> <result>` per line); other lines are ignored."""
     found: dict[str, list[str]] = {}
     for raw in output.splitlines():
         ident, _, rest = raw.strip().partition(" ")
-        if ident in by_id:
+        if ident in ids:
             found.setdefault(ident, []).append(rest)
+    return found
+
+
+def parse_probe_output(output: str, targets: Sequence[ProbeTarget]) -> dict[ProbeTarget, Observation]:
+    """Observations for every target; a target without exactly one readable line is ERROR."""
+    found = result_lines(output, {t.id for t in targets})
     result = {}
     for t in targets:
         lines = found.get(t.id, [])
