@@ -13,36 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import K8sSecError
-from .model import Model, Pod, Port
+from .model import EGRESS, INGRESS, Model, Pod, Port, selector_matches
 from .truthtable import Outcome, TruthTable
 
-INGRESS, EGRESS = "Ingress", "Egress"
 _PEERS = {INGRESS: "from", EGRESS: "to"}
 _RULES = {INGRESS: "ingress", EGRESS: "egress"}
-
-
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """A LabelSelector against labels; an empty (or absent) selector matches everything."""
-    selector = selector or {}
-    unknown = set(selector) - {"matchLabels", "matchExpressions"}
-    if unknown:
-        raise ValueError(f"label selector has unknown fields {sorted(unknown)}")
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    return all(_expression_matches(e, labels) for e in selector.get("matchExpressions") or [])
-
-
-def _expression_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-    if op == "In":
-        return key in labels and labels[key] in values
-    if op == "NotIn":
-        return key not in labels or labels[key] not in values
-    if op == "Exists":
-        return key in labels
-    if op == "DoesNotExist":
-        return key not in labels
-    raise ValueError(f"matchExpressions operator {op!r} is not one of In, NotIn, Exists, DoesNotExist")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from ..errors import K8sSecError
 
 NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace (1.21+)
+INGRESS, EGRESS = "Ingress", "Egress"  # the directions a policy governs
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A LabelSelector against labels; an empty (or absent) selector matches everything."""
+    selector = selector or {}
+    unknown = set(selector) - {"matchLabels", "matchExpressions"}
+    if unknown:
+        raise ValueError(f"label selector has unknown fields {sorted(unknown)}")
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    return all(_expression_matches(e, labels) for e in selector.get("matchExpressions") or [])
+
+
+def _expression_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+    if op == "In":
+        return key in labels and labels[key] in values
+    if op == "NotIn":
+        return key not in labels or labels[key] not in values
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    raise ValueError(f"matchExpressions operator {op!r} is not one of In, NotIn, Exists, DoesNotExist")
 
 
 @dataclass(frozen=True)
