@@ -6,7 +6,8 @@ Printed one table per port, rows = sources, columns = destinations, by short nam
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -62,6 +63,40 @@ class TruthTable:
             _render_port(self, port, f"port {port}: {LEGEND}, ' ' not probed",
                          lambda s, d: cell.value if (cell := self.get(s, d, port)) else " ")
             for port in self.ports)
+
+
+GRID_LETTERS = {"A": Outcome.ALLOWED, "X": Outcome.BLOCKED}
+
+
+def from_grid(text: str, ports: Sequence[Port]) -> TruthTable:
+    """A table written by hand, so expectations are read off the page rather than computed.
+
+    Rows are sources; columns are targets, grouped by `|` under two header lines: each group's
+    namespace, then its targets' names. A cell has one letter per port, in `ports` order ('A'
+    allowed, 'X' blocked), or '-' for no cell (a pod to itself). A row whose groups do not line up
+    with the header is an error, so the table cannot mean other than it looks.
+    """
+    lines = [line for line in textwrap.dedent(text).splitlines() if line.strip()]
+    split = [[group.split() for group in line.split("|")] for line in lines]
+    if len(split) < 3 or split[0][0] or split[1][0] or len(split[0]) != len(split[1]) \
+            or any(len(ns) != 1 for ns in split[0][1:]):
+        raise ValueError("a grid needs a header line of namespaces and one of targets, both grouped by '|' after an "
+                         "empty first column, then one row per source")
+    columns = [[f"{ns[0]}/{name}" for name in names] for ns, names in zip(split[0][1:], split[1][1:])]
+    table = TruthTable([row[0][0] if row[0] else "" for row in split[2:]], [d for group in columns for d in group],
+                       list(ports))
+    for line, row in zip(lines[2:], split[2:]):
+        if len(row[0]) != 1 or [len(g) for g in row[1:]] != [len(g) for g in columns]:
+            raise ValueError(f"grid row {line.strip()!r}: expected a source, then {[len(g) for g in columns]} cells per group")
+        for destination, cell in zip(table.destinations, (c for group in row[1:] for c in group)):
+            if cell == "-":
+                continue
+            if len(cell) != len(ports) or set(cell) - set(GRID_LETTERS):
+                raise ValueError(f"grid row {row[0][0]}, column {destination}: {cell!r} is not '-' or "
+                                 f"{len(ports)} of A/X (ports {', '.join(str(p.number) for p in ports)})")
+            for port, letter in zip(ports, cell):
+                table.set(row[0][0], destination, port, GRID_LETTERS[letter])
+    return table
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import pytest
 
 from pytest_k8ssec.netpol.model import Port
-from pytest_k8ssec.netpol.truthtable import TruthTable, diff, wrong_cells
+from pytest_k8ssec.netpol.truthtable import TruthTable, diff, from_grid, wrong_cells
 
 from netpol_seed import A, E, X
 
@@ -58,3 +58,34 @@ def test_matching_tables_have_no_wrong_cells():
 def test_cells_outside_the_axes_are_refused():
     with pytest.raises(KeyError, match="outside this table's axes"):
         EXPECTED.empty_like().set("t/a", "nowhere", P80, A)
+
+
+# --- tables written by hand ------------------------------------------------------------------------
+
+P81 = Port(81, "alt")
+GRID = """
+          | t           | o
+          | web  svc:x  | web
+    t/a   | AX   XX     | AA
+    o/a   | XA   -      | -
+    """
+
+
+def test_grid_reads_one_letter_per_port_and_dash_as_no_cell():
+    table = from_grid(GRID, [P80, P81])
+    assert (table.sources, table.destinations) == (["t/a", "o/a"], ["t/web", "t/svc:x", "o/web"])
+    assert table.cells == {("t/a", "t/web", P80): A, ("t/a", "t/web", P81): X, ("t/a", "t/svc:x", P80): X,
+                           ("t/a", "t/svc:x", P81): X, ("t/a", "o/web", P80): A, ("t/a", "o/web", P81): A,
+                           ("o/a", "t/web", P80): X, ("o/a", "t/web", P81): A}
+
+
+@pytest.mark.parametrize("text, message", [
+    (GRID.replace("AX   XX     | AA", "AX   | XX   AA"), r"grid row 't/a .*\[2, 1\] cells per group"),
+    (GRID.replace("XA", "X"), "grid row o/a, column t/web: 'X' is not '-' or 2 of A/X"),
+    (GRID.replace("AA", "A."), "column o/web: 'A.'"),
+    ("\n".join(GRID.splitlines()[3:]), "a header line of namespaces"),
+], ids=["cell in the wrong group", "one port missing", "not A or X", "no header"])
+def test_grid_that_does_not_line_up_is_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        from_grid(text, [P80, P81])
+
