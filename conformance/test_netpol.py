@@ -1,11 +1,15 @@
 """NetworkPolicy (seed 000, section 3): the seeds' steps and a full matrix, against truth tables.
 
-The lab's pods are created once for the module. Each case puts exactly its policies in force,
-derives the expected table from them, and polls the whole matrix until it matches (bounded,
+The lab's pods are created once for the module. Each case puts exactly its policies in force
+and polls the whole matrix until it matches the table pinned by hand beside the case (bounded,
 attempts counted in the report); on mismatch it prints expected, observed and diff tables.
+Every pod serves 8080 and 8081, so each cell of a table reads `AA`, `AX`, ... for those two ports.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -13,12 +17,13 @@ from pytest_k8ssec import reachability, rights
 from pytest_k8ssec.certification import not_applicable
 from pytest_k8ssec.netpol import policies as np
 from pytest_k8ssec.netpol.model import Model, Namespace, Pod, Port, Service
-from pytest_k8ssec.netpol.truthtable import Outcome
+from pytest_k8ssec.netpol.truthtable import Outcome, TruthTable, from_grid
 
 behaviour = pytest.mark.behaviour
 needs = pytest.mark.needs_rights
 PORTS = (Port(8080, "http"), Port(8081, "alt"))
 NGINX, ACCESS, WEB = {"run": "nginx"}, {"run": "access"}, {"run": "web"}
+FRIENDLY = {"project": "friendly"}
 # The seeds' nginx (2 replicas behind a Service) and access clients, plus bystanders in three namespaces.
 LAB = Model(
     namespaces=(Namespace("tenant"), Namespace("other"), Namespace("third")),
@@ -28,6 +33,24 @@ LAB = Model(
         ("third", "access", ACCESS), ("third", "web", WEB)]),
     services=(Service("tenant", "nginx", NGINX),),
 )
+
+
+Build = Callable[[Callable[[str], str], dict[str, str]], list[dict]]  # (real namespace name of a key, run labels) -> policies
+
+
+@dataclass(frozen=True)
+class Step:
+    """One checked step: the policies it puts in force and the table pinned by hand for them.
+
+    The tables are written from NetworkPolicy semantics, not printed by our evaluator, so an
+    evaluator sharing an enforcer's misreading cannot pass a wrong cell; tests/unit checks the
+    evaluator reproduces each. `labelled` is the namespace labels the table assumes.
+    """
+
+    name: str
+    policies: Build
+    table: TruthTable
+    labelled: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class NetLab:
@@ -40,8 +63,9 @@ class NetLab:
     def ns(self, key: str) -> str:
         return self.lab.model.real_name(key)
 
-    def check(self, policies: list[dict], evidence: dict, control_first: bool = True) -> None:
-        verdict = self.lab.check(policies, self.timeout, control_first)
+    def check(self, step: Step, evidence: dict, control_first: bool = True) -> None:
+        policies = step.policies(self.ns, self.labels)
+        verdict = self.lab.check(policies, self.timeout, control_first, expected=step.table)
         evidence.update(mechanism=f"NetworkPolicy, {len(policies)} in force", cells=len(verdict.expected.cells),
                         attempts=verdict.attempts, matrix_seconds=round(verdict.seconds, 2),
                         probes=self.lab.prober.probes,
@@ -74,11 +98,26 @@ def enforcing(netlab: NetLab, k8s_profile) -> NetLab:
     return netlab
 
 
+NETPOL_1 = Step("no policy", lambda ns, run: [], from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       AA      AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | AA      -       AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       AA     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | AA      AA      AA      -      | AA      AA      AA     | AA      AA     | AA
+    other/access    | AA      AA      AA      AA     | -       AA      AA     | AA      AA     | AA
+    other/web       | AA      AA      AA      AA     | AA      -       AA     | AA      AA     | AA
+    other/db        | AA      AA      AA      AA     | AA      AA      -      | AA      AA     | AA
+    third/access    | AA      AA      AA      AA     | AA      AA      AA     | -       AA     | AA
+    third/web       | AA      AA      AA      AA     | AA      AA      AA     | AA      -      | AA
+    """, PORTS))
+
+
 @behaviour("NETPOL-1")
 def test_no_policy_every_client_reaches_nginx(netlab, k8s_evidence):
     """Every pod and the Service by IP, then nginx by its Service name as the seed's `wget nginx` does."""
-    netlab.check([], k8s_evidence)
-    verdict = netlab.lab.check_service_names(netlab.timeout)
+    netlab.check(NETPOL_1, k8s_evidence)
+    verdict = netlab.lab.check_service_names(netlab.timeout, expected=NETPOL_1.table)
     names = sorted({netlab.lab.prober.addresses[destination] for _, destination, _ in verdict.expected.keys()})
     k8s_evidence.update(service_names=", ".join(names), service_name_cells=len(verdict.expected.cells),
                         service_name_attempts=verdict.attempts,
@@ -86,51 +125,161 @@ def test_no_policy_every_client_reaches_nginx(netlab, k8s_evidence):
     netlab.lab.judge(verdict)
 
 
+# Ingress to every tenant pod is closed, from tenant's own pods too; the Service is its pods.
+NETPOL_2 = Step("default deny", lambda ns, run: [np.default_deny_ingress(ns("tenant"), labels=run)], from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       XX      XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | XX      -       XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | XX      XX      -       XX     | AA      AA      AA     | AA      AA     | XX
+    tenant/web      | XX      XX      XX      -      | AA      AA      AA     | AA      AA     | XX
+    other/access    | XX      XX      XX      XX     | -       AA      AA     | AA      AA     | XX
+    other/web       | XX      XX      XX      XX     | AA      -       AA     | AA      AA     | XX
+    other/db        | XX      XX      XX      XX     | AA      AA      -      | AA      AA     | XX
+    third/access    | XX      XX      XX      XX     | AA      AA      AA     | -       AA     | XX
+    third/web       | XX      XX      XX      XX     | AA      AA      AA     | AA      -      | XX
+    """, PORTS))
+
+
 @behaviour("NETPOL-2")
 def test_default_deny_blocks_every_client(enforcing, k8s_evidence):
-    enforcing.check([np.default_deny_ingress(enforcing.ns("tenant"), labels=enforcing.labels)], k8s_evidence)
+    enforcing.check(NETPOL_2, k8s_evidence)
+
+
+# A bare podSelector peer selects in the policy's own namespace: only tenant/access reaches nginx, on
+# every port (the rule names none); with the default deny nothing else reaches any tenant pod.
+NETPOL_3_WITH_DENY = Step("pod selector with default deny", lambda ns, run: [
+    np.allow_from_pod_selector(ns("tenant"), NGINX, ACCESS, labels=run),
+    np.default_deny_ingress(ns("tenant"), labels=run)], from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       XX      XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | XX      -       XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       XX     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | XX      XX      XX      -      | AA      AA      AA     | AA      AA     | XX
+    other/access    | XX      XX      XX      XX     | -       AA      AA     | AA      AA     | XX
+    other/web       | XX      XX      XX      XX     | AA      -       AA     | AA      AA     | XX
+    other/db        | XX      XX      XX      XX     | AA      AA      -      | AA      AA     | XX
+    third/access    | XX      XX      XX      XX     | AA      AA      AA     | -       AA     | XX
+    third/web       | XX      XX      XX      XX     | AA      AA      AA     | AA      -      | XX
+    """, PORTS))
+# Without the default deny only nginx is isolated: tenant/access and tenant/web take anyone again.
+NETPOL_3_DENY_DELETED = Step("pod selector, default deny deleted", lambda ns, run: [
+    np.allow_from_pod_selector(ns("tenant"), NGINX, ACCESS, labels=run)], from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       XX      AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | XX      -       AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       AA     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | XX      XX      AA      -      | AA      AA      AA     | AA      AA     | XX
+    other/access    | XX      XX      AA      AA     | -       AA      AA     | AA      AA     | XX
+    other/web       | XX      XX      AA      AA     | AA      -       AA     | AA      AA     | XX
+    other/db        | XX      XX      AA      AA     | AA      AA      -      | AA      AA     | XX
+    third/access    | XX      XX      AA      AA     | AA      AA      AA     | -       AA     | XX
+    third/web       | XX      XX      AA      AA     | AA      AA      AA     | AA      -      | XX
+    """, PORTS))
 
 
 @behaviour("NETPOL-3")
-@pytest.mark.parametrize("with_default_deny", [True, False], ids=["with-default-deny", "default-deny-deleted"])
-def test_pod_selector_admits_only_its_own_namespace(enforcing, with_default_deny, k8s_evidence):
-    tenant = enforcing.ns("tenant")
-    policies = [np.allow_from_pod_selector(tenant, NGINX, ACCESS, labels=enforcing.labels)]
-    if with_default_deny:
-        policies.append(np.default_deny_ingress(tenant, labels=enforcing.labels))
-    enforcing.check(policies, k8s_evidence)
+@pytest.mark.parametrize("step", [NETPOL_3_WITH_DENY, NETPOL_3_DENY_DELETED], ids=["with-default-deny", "default-deny-deleted"])
+def test_pod_selector_admits_only_its_own_namespace(enforcing, step, k8s_evidence):
+    enforcing.check(step, k8s_evidence)
+
+
+def _friendly_policies(ns: Callable[[str], str], run: dict[str, str]) -> list[dict]:
+    return [np.allow_from_pod_and_namespace_selector(ns("tenant"), NGINX, ACCESS, FRIENDLY, labels=run),
+            np.default_deny_ingress(ns("tenant"), labels=run)]
+
+
+# Two peers (OR): tenant's access pods, or every pod of a namespace labelled project=friendly. None is yet.
+NETPOL_4_BEFORE = Step("namespace selector, before labelling", _friendly_policies, from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       XX      XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | XX      -       XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       XX     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | XX      XX      XX      -      | AA      AA      AA     | AA      AA     | XX
+    other/access    | XX      XX      XX      XX     | -       AA      AA     | AA      AA     | XX
+    other/web       | XX      XX      XX      XX     | AA      -       AA     | AA      AA     | XX
+    other/db        | XX      XX      XX      XX     | AA      AA      -      | AA      AA     | XX
+    third/access    | XX      XX      XX      XX     | AA      AA      AA     | -       AA     | XX
+    third/web       | XX      XX      XX      XX     | AA      AA      AA     | AA      -      | XX
+    """, PORTS))
+# other labelled: each of its pods (not only access) reaches nginx; tenant/access and web stay closed.
+NETPOL_4_AFTER = Step("namespace selector, after labelling", _friendly_policies, from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       XX      XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | XX      -       XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       XX     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | XX      XX      XX      -      | AA      AA      AA     | AA      AA     | XX
+    other/access    | AA      AA      XX      XX     | -       AA      AA     | AA      AA     | AA
+    other/web       | AA      AA      XX      XX     | AA      -       AA     | AA      AA     | AA
+    other/db        | AA      AA      XX      XX     | AA      AA      -      | AA      AA     | AA
+    third/access    | XX      XX      XX      XX     | AA      AA      AA     | -       AA     | XX
+    third/web       | XX      XX      XX      XX     | AA      AA      AA     | AA      -      | XX
+    """, PORTS), labelled={"other": FRIENDLY})
 
 
 @behaviour("NETPOL-4")
 @needs(rights.PATCH_NAMESPACES)  # the other namespace is labelled while the policy is live
 def test_namespace_selector_admits_labelled_namespace(enforcing, k8s_evidence):
     """The live policy admits the other namespace's client once the label is added: blocked before, allowed after."""
-    tenant = enforcing.ns("tenant")
-    policies = [np.allow_from_pod_and_namespace_selector(tenant, NGINX, ACCESS, {"project": "friendly"}, labels=enforcing.labels),
-                np.default_deny_ingress(tenant, labels=enforcing.labels)]
-    enforcing.check(policies, k8s_evidence)
-    enforcing.lab.label_namespace("other", {"project": "friendly"})
-    enforcing.check(policies, k8s_evidence, control_first=False)
+    enforcing.check(NETPOL_4_BEFORE, k8s_evidence)
+    enforcing.lab.label_namespace("other", FRIENDLY)
+    enforcing.check(NETPOL_4_AFTER, k8s_evidence, control_first=False)
+
+
+# third/access may send only to tenant/web (pod AND namespace selector in one peer), on 8080 only;
+# nobody else is isolated for egress, and nobody for ingress.
+NETPOL_5_EGRESS = Step("egress", lambda ns, run: [np.allow_egress_to(
+    ns("third"), ACCESS, labels=run, to_pods=WEB, to_namespaces={"kubernetes.io/metadata.name": ns("tenant")},
+    ports=[8080])], from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       AA      AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | AA      -       AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       AA     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | AA      AA      AA      -      | AA      AA      AA     | AA      AA     | AA
+    other/access    | AA      AA      AA      AA     | -       AA      AA     | AA      AA     | AA
+    other/web       | AA      AA      AA      AA     | AA      -       AA     | AA      AA     | AA
+    other/db        | AA      AA      AA      AA     | AA      AA      -      | AA      AA     | AA
+    third/access    | XX      XX      XX      AX     | XX      XX      XX     | -       XX     | XX
+    third/web       | AA      AA      AA      AA     | AA      AA      AA     | AA      -      | AA
+    """, PORTS))
 
 
 @behaviour("NETPOL-5")
 def test_egress_policy_limits_what_clients_reach(enforcing, k8s_evidence):
-    third = enforcing.ns("third")
-    enforcing.check([np.allow_egress_to(third, ACCESS, labels=enforcing.labels, to_pods=WEB,
-                                        to_namespaces={"kubernetes.io/metadata.name": enforcing.ns("tenant")},
-                                        ports=[8080])], k8s_evidence)
+    enforcing.check(NETPOL_5_EGRESS, k8s_evidence)
+
+
+# other/web takes anyone, but only on the port its container names "http" (8080).
+NETPOL_5_NAMED_PORT = Step("named port", lambda ns, run: [
+    np.allow_named_port(ns("other"), WEB, "http", labels=run)], from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       AA      AA      AA     | AA      AX      AA     | AA      AA     | -
+    tenant/nginx-1  | AA      -       AA      AA     | AA      AX      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       AA     | AA      AX      AA     | AA      AA     | AA
+    tenant/web      | AA      AA      AA      -      | AA      AX      AA     | AA      AA     | AA
+    other/access    | AA      AA      AA      AA     | -       AX      AA     | AA      AA     | AA
+    other/web       | AA      AA      AA      AA     | AA      -       AA     | AA      AA     | AA
+    other/db        | AA      AA      AA      AA     | AA      AX      -      | AA      AA     | AA
+    third/access    | AA      AA      AA      AA     | AA      AX      AA     | -       AA     | AA
+    third/web       | AA      AA      AA      AA     | AA      AX      AA     | AA      -      | AA
+    """, PORTS))
 
 
 @behaviour("NETPOL-5")
 def test_named_port_policy_admits_only_that_port(enforcing, k8s_evidence):
-    enforcing.check([np.allow_named_port(enforcing.ns("other"), WEB, "http", labels=enforcing.labels)], k8s_evidence)
+    enforcing.check(NETPOL_5_NAMED_PORT, k8s_evidence)
 
 
 @behaviour("NETPOL-5")
 @needs(rights.LIST_NODES)  # without it the run does not know the nodes, nor whether there are several
 def test_matrix_across_nodes(enforcing, k8s_cluster, k8s_evidence):
+    """NETPOL-3's policies and table, with the lab's pods spread over the nodes (tables name pods, not nodes)."""
     if len(k8s_cluster.node_names) < 2:
         not_applicable(f"the cluster has {len(k8s_cluster.node_names)} node: no cross-node traffic to check")
-    tenant = enforcing.ns("tenant")
-    enforcing.check([np.allow_from_pod_selector(tenant, NGINX, ACCESS, labels=enforcing.labels),
-                     np.default_deny_ingress(tenant, labels=enforcing.labels)], k8s_evidence)
+    enforcing.check(NETPOL_3_WITH_DENY, k8s_evidence)
