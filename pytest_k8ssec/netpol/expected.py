@@ -4,17 +4,21 @@ The rules (networking.k8s.io/v1): a pod is isolated for a direction when a polic
 namespace selects it with that policy type; isolated pods accept only what some selecting
 policy's rule allows; traffic flows iff the source's egress and the destination's ingress
 both allow it. Policies are additive: there is no deny rule.
+
+Cluster-scoped policies (netpol/admin.py) sit around them per direction: the Admin tier
+decides first, NetworkPolicy next for the pods it isolates, the Baseline tier last.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import K8sSecError
-from .model import EGRESS, INGRESS, Model, Pod, Port, selector_matches
-from .truthtable import Outcome, TruthTable
+from . import admin
+from .model import EGRESS, INGRESS, Model, Pod, Port, Target, selector_matches
+from .truthtable import Key, Outcome, TruthTable
 
 _PEERS = {INGRESS: "from", EGRESS: "to"}
 _RULES = {INGRESS: "ingress", EGRESS: "egress"}
@@ -79,11 +83,12 @@ def _port_matches(entry: Mapping[str, Any], destination: Pod, port: Port) -> boo
     return named is not None and (named.number, named.protocol) == (port.number, protocol)
 
 
-def _direction_allows(policies: Sequence[_Policy], direction: str, subject: Pod, peer: Pod, destination: Pod,
-                      port: Port, model: Model) -> bool:
+def _network_policy(policies: Sequence[_Policy], direction: str, subject: Pod, peer: Pod, destination: Pod,
+                    port: Port, model: Model) -> bool | None:
+    """Whether the NetworkPolicies selecting `subject` allow this direction; None if none selects it."""
     selecting = [p for p in policies if p.selects(subject, direction)]
     if not selecting:
-        return True  # not isolated in this direction
+        return None  # not isolated in this direction
     for policy in selecting:
         for rule in policy.rules[direction]:
             peers, ports = rule.get(_PEERS[direction]) or (), rule.get("ports") or ()
@@ -93,35 +98,58 @@ def _direction_allows(policies: Sequence[_Policy], direction: str, subject: Pod,
     return False
 
 
-def allowed(model: Model, policies: Sequence[Mapping[str, Any]], source: Pod, destination: Pod, port: Port) -> bool:
+def allowed(model: Model, policies: Sequence[Mapping[str, Any]], source: Pod, destination: Pod, port: Port,
+            cluster_policies: Sequence[Mapping[str, Any]] = ()) -> bool:
     """Whether `source` may open `port` on `destination`; a pod may always reach itself."""
-    return _allowed([_Policy.read(p, model) for p in policies], model, source, destination, port)
+    read = [_Policy.read(p, model) for p in policies]
+    return _cell(read, admin.read(cluster_policies), model, source, destination, port)[0]
 
 
-def _allowed(policies: Sequence[_Policy], model: Model, source: Pod, destination: Pod, port: Port) -> bool:
+def _cell(policies: Sequence[_Policy], cluster: Sequence[admin.ClusterPolicy], model: Model, source: Pod,
+          destination: Pod, port: Port) -> tuple[bool, tuple[str, ...]]:
+    """Egress at the source and ingress at the destination must both allow; the cluster-scoped
+    policies that decided are the blocking directions', or both directions' when allowed."""
     if source == destination:
-        return True
-    return (_direction_allows(policies, EGRESS, source, destination, destination, port, model)
-            and _direction_allows(policies, INGRESS, destination, source, destination, port, model))
+        return True, ()
+    verdicts = [admin.tiers(cluster, direction, subject, peer, destination, port, model,
+                            _network_policy(policies, direction, subject, peer, destination, port, model))
+                for direction, subject, peer in ((EGRESS, source, destination), (INGRESS, destination, source))]
+    denying = [v for v in verdicts if not v[0]]
+    return not denying, tuple(dict.fromkeys(name for v in denying or verdicts for name in v[1]))
 
 
-def expected_table(model: Model, policies: Sequence[Mapping[str, Any]]) -> TruthTable:
+def _cells(model: Model, policies: Sequence[Mapping[str, Any]], cluster_policies: Sequence[Mapping[str, Any]]
+           ) -> Iterator[tuple[Pod, Target, Port, bool, tuple[str, ...]]]:
     """Every pod to every target and port it serves, except a pod to itself (also through a Service).
 
     A Service cell is the outcome for its backends, which must agree: kube-proxy picks one at random.
     """
-    read = [_Policy.read(p, model) for p in policies]
-    targets = model.targets()
-    table = TruthTable([p.short for p in model.pods], [t.short for t in targets], list(model.ports))
+    read, cluster = [_Policy.read(p, model) for p in policies], admin.read(cluster_policies)
     for source in model.pods:
-        for target in targets:
+        for target in model.targets():
             backends = model.backends(target)
             if source in backends:
                 continue
             for port in model.target_ports(target):
-                outcomes = {_allowed(read, model, source, b, port) for b in backends if port in b.ports}
-                if len(outcomes) > 1:
+                verdicts = [_cell(read, cluster, model, source, b, port) for b in backends if port in b.ports]
+                if len({ok for ok, _ in verdicts}) > 1:
                     raise K8sSecError(f"{source.short} -> {target.short} port {port}: the backends disagree, so the "
                                       f"outcome depends on which one kube-proxy picks; give them the same labels")
-                table.set(source.short, target.short, port, Outcome.ALLOWED if outcomes.pop() else Outcome.BLOCKED)
+                yield source, target, port, verdicts[0][0], tuple(dict.fromkeys(n for _, names in verdicts
+                                                                                 for n in names))
+
+
+def expected_table(model: Model, policies: Sequence[Mapping[str, Any]],
+                   cluster_policies: Sequence[Mapping[str, Any]] = ()) -> TruthTable:
+    """The outcome of every cell under NetworkPolicies and cluster-scoped policies (netpol/admin.py)."""
+    table = TruthTable([p.short for p in model.pods], [t.short for t in model.targets()], list(model.ports))
+    for source, target, port, ok, _ in _cells(model, policies, cluster_policies):
+        table.set(source.short, target.short, port, Outcome.ALLOWED if ok else Outcome.BLOCKED)
     return table
+
+
+def cluster_decisions(model: Model, policies: Sequence[Mapping[str, Any]],
+                      cluster_policies: Sequence[Mapping[str, Any]]) -> dict[Key, tuple[str, ...]]:
+    """The cells a cluster-scoped policy decided, with its label ("AdminNetworkPolicy/name"), for the report."""
+    return {(source.short, target.short, port): names
+            for source, target, port, _, names in _cells(model, policies, cluster_policies) if names}
