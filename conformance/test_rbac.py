@@ -9,10 +9,11 @@ import pytest
 from kubernetes import client
 
 from pytest_k8ssec import escalation, rbac, rights
-from pytest_k8ssec.access import (AUTHENTICATED, Discovery, Matrix, Question, confinement, impersonated_can_i, review_can_i, self_can_i,
+from pytest_k8ssec.access import (AUTHENTICATED, Discovery, Matrix, Question, impersonated_can_i, review_can_i, self_can_i,
                                   subject_can_i, unauthenticated_reach)
 from pytest_k8ssec.bindings import dangling_references
 from pytest_k8ssec.certification import not_applicable
+from pytest_k8ssec.confinement import confinement
 from pytest_k8ssec.fixtures import require_cluster_changes
 from pytest_k8ssec.grants import Subject
 from pytest_k8ssec.run import RUN_LABEL, run_prefix
@@ -100,21 +101,24 @@ def test_user_can_i_matches_profile(method, request, tenancy, k8s_admin, k8s_pro
 @behaviour("RBAC-2")
 @needs(rights.SUBJECT_ACCESS_REVIEWS, rights.LIST_NAMESPACES)
 def test_user_rights_end_at_the_tenant_namespace(tenancy, k8s_admin, k8s_profile, discovery, k8s_evidence):
-    """Every question of the profile, asked in every other namespace of the cluster, is answered no.
+    """Every question of the profile, asked for every other namespace of the cluster, is answered no.
 
     The matrix above is asked in namespaces the run made; a grant the cluster's owner made to the
-    developers' group (or to everyone) in `default` or a team's namespace shows only here.
-    Namespaces of k8s-sec runs (this one's and concurrent ones') are left out: they are ours.
+    developers' group (or to everyone) in `default` or a team's namespace shows only here, named
+    with its binding. Asked once for all namespaces, and again where a RoleBinding names the user
+    (`confinement.py`). Namespaces of k8s-sec runs (this one's and concurrent ones') are left out: they are ours.
     """
     if not k8s_profile.only_in_tenant:
         not_applicable("the profile grants the developers rights outside the tenant (access.only_in_tenant: false)")
-    k8s_evidence["mechanism"] = "SubjectAccessReview for the user and its groups, in every namespace"
+    k8s_evidence["mechanism"] = ("SubjectAccessReview for the user and its groups, for all namespaces and in each whose "
+                                 "RoleBindings name them")
     namespaces = [ns.metadata.name for ns in client.CoreV1Api(k8s_admin).list_namespace().items
                   if RUN_LABEL not in (ns.metadata.labels or {})]
     cases = [*k8s_profile.access_before, *k8s_profile.access_after]
     questions = [discovery.for_case(c, tenancy.namespaces) for c in cases]
-    matrix = confinement(k8s_admin, questions, namespaces, k8s_profile.user_name, k8s_profile.user_groups)
-    k8s_evidence.update(checked=f"{len(matrix.rows)} answers in {len(namespaces)} namespaces", matrix=matrix.document())
+    subject = Subject(k8s_profile.user_name, (*k8s_profile.user_groups, AUTHENTICATED))
+    matrix = confinement(k8s_admin, questions, namespaces, subject, escalation.read_rbac(k8s_admin))
+    k8s_evidence.update(checked=f"{len(matrix.rows)} answers for {len(namespaces)} namespaces", matrix=matrix.document())
     _asked(matrix.rows, "the rights outside the tenant")
     assert not matrix.mismatches, ("the developers have rights outside the tenant namespace:\n"
                                    + matrix.render(only_mismatches=True))

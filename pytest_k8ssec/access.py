@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import urllib3
@@ -147,20 +146,6 @@ def impersonating(admin: client.ApiClient, user: str, groups: Sequence[str] = ()
 def impersonated_can_i(admin: client.ApiClient, q: Question, user: str, groups: Sequence[str] = ()) -> bool:
     """The answer with `--as user --as-group ...`: impersonation, then SelfSubjectAccessReview."""
     return self_can_i(impersonating(admin, user, groups), q)
-
-
-def confinement(admin: client.ApiClient, questions: list[Question], namespaces: list[str], user: str,
-                groups: list[str]) -> Matrix:
-    """Every namespaced question asked in every namespace given, expected "no" in each (SubjectAccessReview, in parallel).
-
-    What the profile's matrix asks in brand-new namespaces, asked where a cluster's owner may
-    have granted more: `default`, `kube-system`, every team's namespace.
-    """
-    namespaced = list(dict.fromkeys(replace(q, namespace="") for q in questions if q.namespace is not None))
-    asks = [(q, ns) for ns in namespaces for q in namespaced]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda a: subject_can_i(admin, replace(a[0], namespace=a[1]), user, groups), asks))
-    return Matrix([(f"{q.label} in {ns}", False, answer) for (q, ns), answer in zip(asks, answers)])
 
 
 def anonymous(admin: client.ApiClient) -> client.ApiClient:

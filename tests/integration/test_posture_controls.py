@@ -53,7 +53,7 @@ def test_grant_to_developers_in_a_namespace_the_run_did_not_make_fails_rbac2(sui
         rbac_api.delete_namespaced_role_binding(name, "default")
     assert failed(result) == {"test_user_rights_end_at_the_tenant_namespace"}
     result.stdout.fnmatch_lines(["*the developers have rights outside the tenant namespace*",
-                                 "*create pods in default*no*yes*<-- MISMATCH*"])
+                                 f"*create pods in default (RoleBinding default/{name} -> ClusterRole edit)*no*yes*<-- MISMATCH*"])
 
 
 def test_grant_to_the_users_other_group_is_seen_by_impersonation_too(suite, run):
