@@ -46,6 +46,43 @@ GRANTS = [
 ]
 
 
+WHO = {"user": USER, "service_accounts": "every service account (system:serviceaccounts)",
+       "authenticated": "every authenticated user (system:authenticated)",
+       "anonymous": "a request without credentials (system:anonymous)"}
+SUBJECTS = {"user": rbac.group("developers"), "service_accounts": rbac.group("system:serviceaccounts"),
+            "authenticated": rbac.group("system:authenticated"), "anonymous": rbac.user("system:anonymous")}
+
+
+def one_rule(what: str, group: str, resource: str, verb: str, who: str, where: str) -> tuple:
+    """A control granting a single verb on a single resource to one subject class, and the line RBAC-6 must print."""
+    question = f"{verb} {resource}"
+    return (what, [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}], SUBJECTS[who],
+            [f"*{WHO[who]} may {question} {where}: ClusterRoleBinding {{name}} -> ClusterRole {{name}}*"])
+
+
+EVERYWHERE, CLUSTER = "in every namespace", "at cluster scope"
+# One escalation permission each, spread over the subject classes; the grants above cover the rest of the list.
+GRANTS += [
+    one_rule("developers-read-secrets", "", "secrets", "get", "user", EVERYWHERE),
+    one_rule("service-accounts-create-deployments", "apps", "deployments", "create", "service_accounts", EVERYWHERE),
+    one_rule("authenticated-exec", "", "pods/exec", "create", "authenticated", EVERYWHERE),
+    one_rule("anonymous-ephemeral-containers", "", "pods/ephemeralcontainers", "patch", "anonymous", EVERYWHERE),
+    one_rule("developers-escalate", "rbac.authorization.k8s.io", "clusterroles", "escalate", "user", CLUSTER),
+    one_rule("service-accounts-bind", "rbac.authorization.k8s.io", "clusterroles", "bind", "service_accounts", CLUSTER),
+    one_rule("authenticated-impersonate", "", "users", "impersonate", "authenticated", CLUSTER),
+    one_rule("developers-impersonate-service-accounts", "", "serviceaccounts", "impersonate", "user", EVERYWHERE),
+    one_rule("anonymous-csrs", "certificates.k8s.io", "certificatesigningrequests", "create", "anonymous", CLUSTER),
+    one_rule("developers-validating-webhooks", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "create",
+             "user", CLUSTER),
+    one_rule("service-accounts-mutating-policies", "admissionregistration.k8s.io", "mutatingadmissionpolicybindings",
+             "update", "service_accounts", CLUSTER),
+    one_rule("authenticated-patch-namespaces", "", "namespaces", "patch", "authenticated", CLUSTER),
+    one_rule("developers-crds", "apiextensions.k8s.io", "customresourcedefinitions", "create", "user", CLUSTER),
+    one_rule("anonymous-apiservices", "apiregistration.k8s.io", "apiservices", "update", "anonymous", CLUSTER),
+    one_rule("service-accounts-tokens", "", "serviceaccounts/token", "create", "service_accounts", EVERYWHERE),
+]
+
+
 @pytest.mark.parametrize("grant", GRANTS, ids=[g[0] for g in GRANTS])
 def test_one_escalation_grant_fails_rbac6_naming_the_subject_and_binding(suite, run, grant):
     what, role, subject, lines = grant
