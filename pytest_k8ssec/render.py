@@ -55,9 +55,24 @@ def render_markdown(data: dict[str, Any]) -> str:
             claim = f" {claims['behaviours'].get(behaviour, '')} |" if claims else ""
             lines.append(f"| {behaviour} |{claim} {certification['behaviours'][behaviour]['status']} | {_mapping(entry)} |")
         lines += ["", "Sources: " + "; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items())]
+    lines += _endpoint_tables(data["cases"])
     if data["notes"]:
         lines += ["", "## Notes", *[f"- {n}" for n in data["notes"]]]
     return "\n".join(lines) + "\n"
+
+
+ENDPOINT_COLUMNS = ("endpoint", "from", "as", "expected", "observed", "verdict")
+
+
+def _endpoint_tables(cases: list[dict[str, Any]]) -> list[str]:
+    """The endpoints each NODE-1 case probed, one row per request, wrong ones first."""
+    lines = []
+    for r in sorted((r for r in cases if r["evidence"].get("endpoints")), key=lambda r: r["case"]):
+        rows = sorted(r["evidence"]["endpoints"], key=lambda e: e.get("verdict") != "WRONG")
+        lines += ["", f"## Endpoints: `{r['case']}` ({r['behaviour']})", "",
+                  "| " + " | ".join(ENDPOINT_COLUMNS) + " |", "|" + "---|" * len(ENDPOINT_COLUMNS),
+                  *("| " + " | ".join(str(e.get(c, "")).replace("|", "\\|") for c in ENDPOINT_COLUMNS) + " |" for e in rows)]
+    return lines
 
 
 def _since_baseline(comparison: dict[str, Any] | None) -> list[str]:
@@ -105,7 +120,7 @@ def render_html(data: dict[str, Any]) -> str:
 def render_case_html(record: dict[str, Any]) -> str:
     """A case's grids and matrix as a styled fragment, for pytest-html's report; empty when it has none."""
     case = _case_view(record)
-    if not case["tables"] and not case["matrix"]:
+    if not case["tables"] and not case["matrix"] and not case["endpoints"]:
         return ""
     return _TEMPLATES.get_template("pytest_html_extra.html.j2").render(c=case)
 
@@ -147,7 +162,7 @@ def _case_view(record: dict[str, Any]) -> dict[str, Any]:
             "mechanism": record["mechanism"], "facts": scalar_evidence(record),
             "failure": record.get("failure") or record.get("reason") or "",
             "tables": [_grid_view(title, evidence[key], evidence.get("policies", "")) for key, title in TABLES.items() if key in evidence],
-            "matrix": evidence.get("matrix", [])}
+            "matrix": evidence.get("matrix", []), "endpoints": evidence.get("endpoints", [])}
 
 
 def _grid_view(title: str, table: dict[str, dict[str, str]], policies: str) -> dict[str, Any]:

@@ -83,3 +83,21 @@ def test_the_page_shows_each_behaviours_kind_of_claim_and_an_older_report_none()
     assert rows == {"RBAC-2": "posture", "NETPOL-2": "posture", "PSP-1": "capability"}
     older = render_html({k: v for k, v in _document().items() if k != "claims"})
     assert "<th>Claim</th>" not in older and "claim-" not in older.split("</style>")[1]
+
+
+def test_node_endpoints_are_a_table_in_the_page_and_the_markdown_wrong_rows_first():
+    ok = {"endpoint": "GET https://10.0.0.2:10250/pods", "from": "pod probe-0 on node-a", "as": "anonymous",
+          "expected": "refused (401)", "observed": "401", "verdict": "ok"}
+    wrong = {**ok, "endpoint": "GET http://10.0.0.2:10255/pods", "expected": "no answer", "observed": "200", "verdict": "WRONG"}
+    document = _document()
+    document["cases"].append({"case": "test_node.py::test_kubelet", "file": "conformance/test_node.py", "line": 1,
+                              "behaviour": "NODE-1", "mechanism": "busybox wget", "verdict": "fail",
+                              "evidence": {"endpoints": [ok, wrong]}})
+    document["certification"] = certify(document["cases"], ["RBAC-2", "NETPOL-2", "NODE-1"], {}).document()
+    markdown = render_markdown(document)
+    section = markdown[markdown.index("## Endpoints: `test_node.py::test_kubelet` (NODE-1)"):]
+    assert section.index("10255") < section.index("10250"), "the wrong row comes first"
+    assert "| GET http://10.0.0.2:10255/pods | pod probe-0 on node-a | anonymous | no answer | 200 | WRONG |" in section
+    page = render_html(document)
+    assert '<tr class="mismatch"><td>GET http://10.0.0.2:10255/pods</td>' in page
+    assert render_case_html(document["cases"][-1]).count("<tr") == 3
