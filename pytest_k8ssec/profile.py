@@ -17,6 +17,9 @@ SCOPES = ("tenant", "other", "cluster")
 PSA_LEVELS = ("privileged", "baseline", "restricted")
 IMAGE_KEYS = ("busybox", "busybox_nonroot", "httpd", "root_user")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# What cluster-scoped network policies the tables cannot read (Calico's, Cilium's...) do to the lab's traffic:
+# deny what no NetworkPolicy allows (a baseline default deny), or nothing.
+CLUSTER_BASELINES = ("deny", "none")
 # RBAC-6: the subject classes a profile states escalation answers for (escalation.subjects).
 SUBJECT_CLASSES = ("user", "service_accounts", "default_service_accounts", "authenticated", "anonymous")
 ESCALATION_SCOPES = ("any", "other", "cluster")  # every namespace; every namespace but the subject's own; cluster-scoped
@@ -66,6 +69,7 @@ class Profile:
     only_in_tenant: bool = True
     user_kubeconfig: str | None = None            # a user of the developers' group, where no CSR signer exists
     netpol_enforced: bool = True
+    cluster_baseline: str | None = None           # what unread cluster-scoped network policies do: "deny" or "none"
     admission_enforced: bool = True
     tenant_level: str = "restricted"
     default_level: str | None = None              # the least strict level a namespace nobody labelled may enforce
@@ -111,6 +115,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
     access = v.mapping(root.get("access"), "access")
     v.only(access, "access", {"before_extra_rules", "after_extra_rules", "only_in_tenant"})
     netpol = v.mapping(root.get("networkpolicy", {}), "networkpolicy")
+    v.only(netpol, "networkpolicy", {"enforced", "cluster_baseline"})
     adm = v.mapping(root.get("admission", {}), "admission")
     audit = v.mapping(root.get("audit", {}), "audit")
     checks = v.mapping(root.get("checks", {}), "checks")
@@ -129,6 +134,7 @@ def parse_profile(data: Any, path: str | Path = "<profile>") -> Profile:
         access_after=v.access(access.get("after_extra_rules", {}), "access.after_extra_rules"),
         only_in_tenant=v.boolean(access.get("only_in_tenant", True), "access.only_in_tenant"),
         netpol_enforced=v.boolean(netpol.get("enforced", True), "networkpolicy.enforced"),
+        cluster_baseline=v.one_of(netpol.get("cluster_baseline"), "networkpolicy.cluster_baseline", CLUSTER_BASELINES),
         admission_enforced=v.boolean(adm.get("enforced", True), "admission.enforced"),
         tenant_level=level,
         default_level=None if adm.get("default_level") is None else v.level(adm["default_level"], "admission.default_level"),
@@ -196,6 +202,12 @@ class _Validator:
     def level(self, value: Any, key: str) -> str:
         if value not in PSA_LEVELS:
             raise self.fail(key, f"one of {', '.join(PSA_LEVELS)}", value)
+        return value
+
+    def one_of(self, value: Any, key: str, choices: tuple[str, ...]) -> str | None:
+        """An optional choice: absent (None) or one of `choices`."""
+        if value is not None and value not in choices:
+            raise self.fail(key, f"one of {', '.join(choices)}", value)
         return value
 
     def boolean(self, value: Any, key: str) -> bool:

@@ -24,7 +24,9 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from .handle import Images
-from .netpol.expected import expected_table
+from .netpol import admin
+from .netpol.expected import cluster_decisions, expected_table
+from .netpol.policies import allow_all
 from .netpol.model import Model, Target, TargetKind
 from .netpol.probe import Observation, ProbeTarget, Tools, parse_probe_output, probe_script, reproduce_commands
 from .netpol.truthtable import Key, Outcome, TruthTable, diff, wrong_cells
@@ -126,6 +128,7 @@ class Verdict:
     matching_rounds: int = 0                  # consecutive observations equal to the expected table, at the end
     control: Control | None = None
     not_serving: list[str] = field(default_factory=list)  # servers that stopped answering during the case
+    decided: dict[str, int] = field(default_factory=dict)  # cluster-scoped policy -> cells of the table it decided
 
     @property
     def wrong(self) -> list:
@@ -144,7 +147,10 @@ class Lab:
         self.core, self.net = client.CoreV1Api(api), client.NetworkingV1Api(api)
         self.in_force: list[dict[str, Any]] = []
         self._create(images)
-        self.cluster_policies = cluster_network_policies(api)
+        self.cluster = cluster_network_policies(api)
+        self.assumed: tuple[dict[str, Any], ...] = ()  # what the profile declares the unread cluster policies do
+        for key in self.model.real_names:  # the labels cluster-scoped policies select namespaces by
+            self.model = self.model.relabel(key, self.core.read_namespace(self.model.real_name(key)).metadata.labels or {})
         self.prober = Prober(api, self.model, self._addresses(wait=120), TOOLS)
 
     def _create(self, images: Images) -> None:
@@ -189,11 +195,16 @@ class Lab:
         self.prober.model = self.model
 
     def enforce(self, policies: Sequence[dict[str, Any]]) -> None:
-        """Exactly these NetworkPolicies in the lab's namespaces: earlier ones are deleted, the same ones left live."""
+        """Exactly these policies in force: NetworkPolicies in the lab's namespaces, and the case's own cluster-scoped
+        ones; earlier ones are deleted, the same ones left live."""
         if list(policies) == self.in_force:
             return
         for key in self.model.real_names:
             self.net.delete_collection_namespaced_network_policy(self.model.real_name(key))
+        for manifest in self.in_force:
+            if manifest["kind"] != "NetworkPolicy":
+                self.run.dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"]).delete(
+                    name=manifest["metadata"]["name"])
         for manifest in policies:
             self.run.create(_copy(manifest))
         self.in_force = [_copy(m) for m in policies]
@@ -202,30 +213,47 @@ class Lab:
               expected: TruthTable | None = None) -> Verdict:
         """Put `policies` in force and poll the matrix until it equals the expected table, or time out.
 
-        `expected` is a table pinned by hand (the shipped cases'); without it, the evaluator's.
+        `expected` is a table pinned by hand (the shipped cases'); without it, or with cluster-scoped
+        policies in force (which pinned tables do not assume), the evaluator's.
 
         First the positive control: with no policy in force, the cells the case expects blocked
-        must answer (pod IPs are read again, as a restarted pod has a new one). In the last
+        must answer (pod IPs are read again, as a restarted pod has a new one). Under cluster-scoped
+        policies the control puts an allow-all NetworkPolicy in each lab namespace instead, which
+        opens what a baseline denies; cells an admin policy blocks even then have no control. In the last
         round, every server must still serve. The verdict is the last observation, never one
         made after the timeout. `control_first=False` leaves the policies in force live, for a
         case that changes labels under them after a checked round.
         """
-        if expected is None:
-            expected = expected_table(self.model, policies)
+        namespaced = [p for p in policies if p["kind"] == "NetworkPolicy"]
+        own = tuple(p for p in policies if p["kind"] != "NetworkPolicy")  # the case's cluster-scoped ones
+        cluster = self.cluster_in_effect
+        if expected is None or cluster:
+            expected = expected_table(self.model, namespaced, cluster + own)
+        opening = [allow_all(self.model.real_name(key), labels=self.run.labels) for key in self.model.real_names] if cluster else []
+        openable = expected_table(self.model, opening, cluster)
         self.prober.addresses = self._addresses()
         blocked = expected.empty_like()
         for key in expected.keys():
-            if expected.cells[key] is Outcome.BLOCKED:
+            if expected.cells[key] is Outcome.BLOCKED and openable.cells[key] is Outcome.ALLOWED:
                 blocked.set(*key, Outcome.ALLOWED)
         control = None
         if blocked.cells and control_first:
-            self.enforce([])
-            control = Control(blocked, self._poll(blocked, timeout, "the positive control (no policy in force)", rounds_needed=1,
+            self.enforce(opening)
+            what = "allow-all NetworkPolicies in force" if opening else "no policy in force"
+            control = Control(blocked, self._poll(blocked, timeout, f"the positive control ({what})", rounds_needed=1,
                                                   probe_timeout=CONTROL_TIMEOUT)[0])
             if control.unanswered:
                 return Verdict(expected, expected.empty_like(), 0, 0.0, control=control)
         self.enforce(policies)
-        return self._verdict(expected, timeout, f"the expected table ({len(policies)} policies)", control)
+        verdict = self._verdict(expected, timeout, f"the expected table ({len(policies)} policies)", control)
+        if cluster or own:
+            verdict.decided = _count(cluster_decisions(self.model, namespaced, cluster + own))
+        return verdict
+
+    @property
+    def cluster_in_effect(self) -> tuple[dict[str, Any], ...]:
+        """The cluster-scoped policies the tables model: those read from the cluster, and the profile's declaration."""
+        return self.cluster.modelled + self.assumed
 
     def check_service_names(self, timeout: float = 30, expected: TruthTable | None = None) -> Verdict:
         """With no policy in force, every client reaches each Service by its DNS name `<service>.<namespace>`.
@@ -313,38 +341,79 @@ class Lab:
         details = [f"  {m}: {self.prober.last.get((m.source, m.destination, m.port), Observation(m.observed, '')).detail}"
                    for m in wrong[:20]]
         commands = reproduce_commands(wrong[:20], self.model, self.prober.addresses, PROBE_TIMEOUT)
-        cluster_wide = (["cluster-scoped network policies in force, which the expected table does not model: "
-                         + ", ".join(self.cluster_policies)] if self.cluster_policies else [])
+        cluster_wide = ([f"cluster-scoped network policies of the cluster in force: {', '.join(self.cluster.names)}"]
+                        if self.cluster.names else [])
+        if self.assumed:
+            cluster_wide.append("the profile declares them a default deny (networkpolicy.cluster_baseline: deny), modelled as "
+                                + ", ".join(p.label for p in admin.read(self.assumed)))
+        if verdict.decided:
+            cluster_wide.append("cells of the expected table that cluster-scoped policies decided: "
+                                + ", ".join(f"{name} {n}" for name, n in verdict.decided.items()))
         return "\n\n".join([*cluster_wide,
             "EXPECTED\n" + verdict.expected.render(), "OBSERVED\n" + verdict.observed.render(),
             diff(verdict.expected, verdict.observed),
             "why, per wrong cell:\n" + "\n".join(details), "reproduce:\n" + "\n".join(commands)])
 
 
-# Cluster-scoped policies the truth tables do not model: (group, version, plural).
-CLUSTER_POLICY_KINDS = [
-    ("policy.networking.k8s.io", "v1alpha1", "adminnetworkpolicies"),
-    ("policy.networking.k8s.io", "v1alpha1", "baselineadminnetworkpolicies"),
-    ("policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies"),
+# Cluster-scoped network policies: (group, version, plural). The standard ones the tables model (netpol/admin.py);
+# the vendors' they cannot read.
+MODELLED_POLICY_KINDS = [
+    (admin.GROUP, "v1alpha1", "adminnetworkpolicies"),
+    (admin.GROUP, "v1alpha1", "baselineadminnetworkpolicies"),
+    (admin.GROUP, "v1alpha2", "clusternetworkpolicies"),
+]
+UNREAD_POLICY_KINDS = [
     ("crd.projectcalico.org", "v1", "globalnetworkpolicies"),
     ("cilium.io", "v2", "ciliumclusterwidenetworkpolicies"),
     ("crd.antrea.io", "v1beta1", "clusternetworkpolicies"),
 ]
 
 
-def cluster_network_policies(api: client.ApiClient) -> list[str]:
-    """Cluster-scoped network policies in force (AdminNetworkPolicy, Calico, Cilium, Antrea), named for the report."""
-    found = []
+@dataclass(frozen=True)
+class ClusterPolicies:
+    """The cluster-scoped network policies in force: manifests the tables model, and the names of those they cannot read."""
+
+    modelled: tuple[dict[str, Any], ...] = ()
+    unread: tuple[str, ...] = ()
+    served: frozenset[str] = frozenset()  # the modelled kinds' plurals the cluster serves
+
+    @property
+    def names(self) -> list[str]:
+        return [*(p.label for p in admin.read(self.modelled)), *self.unread]
+
+
+def cluster_network_policies(api: client.ApiClient) -> ClusterPolicies:
+    """Every cluster-scoped network policy of a kind the cluster serves."""
     objects = client.CustomObjectsApi(api)
-    for group, version, plural in CLUSTER_POLICY_KINDS:
+    modelled, unread, served = [], [], set()
+
+    def items(group: str, version: str, plural: str) -> list[dict[str, Any]] | None:
+        """The kind's objects; None where it is not served. One the run may not list may be in force: never "none"."""
         try:
-            items = objects.list_cluster_custom_object(group, version, plural)["items"]
+            return objects.list_cluster_custom_object(group, version, plural)["items"]
         except ApiException as exc:
-            if exc.status in (403, 404):
-                continue
+            if exc.status == 404:
+                return None
+            if exc.status == 403:
+                unread.append(f"{plural}.{group} (the run may not list them)")
+                return []
             raise
-        found += [f"{plural}.{group}/{item['metadata']['name']}" for item in items]
-    return found
+    for group, version, plural in MODELLED_POLICY_KINDS:
+        found = items(group, version, plural)
+        if found is not None:
+            modelled += found
+            served.add(plural)
+    for group, version, plural in UNREAD_POLICY_KINDS:
+        unread += [f"{plural}.{group}/{item['metadata']['name']}" for item in items(group, version, plural) or []]
+    return ClusterPolicies(tuple(modelled), tuple(unread), frozenset(served))
+
+
+def _count(decisions: Mapping[Key, tuple[str, ...]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for names in decisions.values():
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _streak(rounds: list[bool]) -> int:

@@ -52,6 +52,12 @@ def allow_from_pod_and_namespace_selector(ns: str, target_labels: Mapping[str, s
                                       {"namespaceSelector": _selector(namespace_labels)}]}])
 
 
+def allow_from_peers(ns: str, target_labels: Mapping[str, str], peers: Sequence[Mapping[str, Any]], *,
+                     labels: Mapping[str, str], name: str = "allow-from-peers") -> Manifest:
+    """Ingress to `target_labels` from any of `peers` (NetworkPolicyPeer objects, as written)."""
+    return _policy(name, ns, labels, target_labels, ["Ingress"], ingress=[{"from": [dict(p) for p in peers]}])
+
+
 def deny_all_egress(ns: str, *, labels: Mapping[str, str], target_labels: Mapping[str, str] | None = None,
                     name: str = "deny-egress") -> Manifest:
     """Selected pods (all pods in `ns` by default) may send nothing, DNS included."""
@@ -83,3 +89,34 @@ def allow_named_port(ns: str, target_labels: Mapping[str, str], port_name: str, 
                      name: str = "allow-named-port") -> Manifest:
     """Ingress to `target_labels` from anywhere, but only on the container port named `port_name`."""
     return _policy(name, ns, labels, target_labels, ["Ingress"], ingress=[{"ports": _ports([port_name])}])
+
+
+def allow_all(ns: str, *, labels: Mapping[str, str], name: str = "allow-all") -> Manifest:
+    """Every pod in `ns` isolated both ways and everything allowed: what a NetworkPolicy may open under a baseline deny."""
+    return _policy(name, ns, labels, {}, ["Ingress", "Egress"], ingress=[{}], egress=[{}])
+
+
+# Cluster-scoped policies (policy.networking.k8s.io/v1alpha1) of the admin-tier cases. Namespaces are named by the
+# API server's name label, so a case's policies touch only the lab's namespaces.
+ANP_VERSION = "policy.networking.k8s.io/v1alpha1"
+
+
+def _named(namespaces: Sequence[str]) -> dict[str, Any]:
+    return {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": list(namespaces)}]}
+
+
+def admin_network_policy(name: str, priority: int, ns: str, target_labels: Mapping[str, str],
+                         ingress: Sequence[tuple[str, Sequence[str]]], *, labels: Mapping[str, str]) -> Manifest:
+    """An AdminNetworkPolicy on the `target_labels` pods of `ns`; each ingress rule is (action, namespaces it is from)."""
+    return {"apiVersion": ANP_VERSION, "kind": "AdminNetworkPolicy", "metadata": {"name": name, "labels": dict(labels)},
+            "spec": {"priority": priority,
+                     "subject": {"pods": {"namespaceSelector": _named([ns]), "podSelector": _selector(target_labels)}},
+                     "ingress": [{"name": f"{action.lower()}-{i}", "action": action,
+                                  "from": [{"namespaces": _named(sources)}]} for i, (action, sources) in enumerate(ingress)]}}
+
+
+def baseline_deny_ingress(ns: str, *, labels: Mapping[str, str]) -> Manifest:
+    """The BaselineAdminNetworkPolicy (a singleton, named default) denying ingress to every pod of `ns` from anywhere."""
+    return {"apiVersion": ANP_VERSION, "kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default", "labels": dict(labels)},
+            "spec": {"subject": {"namespaces": _named([ns])},
+                     "ingress": [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}]}}
