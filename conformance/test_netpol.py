@@ -15,8 +15,10 @@ import pytest
 
 from pytest_k8ssec import reachability, rights
 from pytest_k8ssec.certification import not_applicable
+from pytest_k8ssec.fixtures import require_cluster_changes
 from pytest_k8ssec.netpol import policies as np
-from pytest_k8ssec.netpol.model import Model, Namespace, Pod, Port, Service
+from pytest_k8ssec.netpol.model import NAME_LABEL, Model, Namespace, Pod, Port, Service
+from pytest_k8ssec.run import RUN_LABEL, run_prefix
 from pytest_k8ssec.netpol.truthtable import Outcome, TruthTable, from_grid
 
 behaviour = pytest.mark.behaviour
@@ -35,6 +37,11 @@ LAB = Model(
 )
 
 
+# networkpolicy.cluster_baseline: deny, as a baseline the tables read: what no NetworkPolicy allows is denied.
+BASELINE_DENY = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy",
+                 "metadata": {"name": "default"},
+                 "spec": {"subject": {"namespaces": {}}, "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}],
+                          "egress": [{"action": "Deny", "to": [{"namespaces": {}}]}]}}
 Build = Callable[[Callable[[str], str], dict[str, str]], list[dict]]  # (real namespace name of a key, run labels) -> policies
 
 
@@ -56,36 +63,53 @@ class Step:
 class NetLab:
     """The lab on the cluster, and the checks the cases share."""
 
-    def __init__(self, lab: reachability.Lab, labels: dict[str, str]) -> None:
+    def __init__(self, lab: reachability.Lab, labels: dict[str, str], cluster_baseline: str | None) -> None:
         self.lab, self.labels = lab, labels
         self.timeout = 30  # how long a policy change may take to show in the matrix
+        self.unobserved = ""  # why no case can be judged here
+        if lab.cluster.unread and cluster_baseline is None:
+            self.unobserved = (f"not observed: cluster-scoped network policies the tables cannot read are in force "
+                               f"({', '.join(lab.cluster.unread)}); declare what they do to pod traffic in the profile "
+                               f"(networkpolicy.cluster_baseline: deny or none)")
+        elif lab.cluster.unread and cluster_baseline == "deny":
+            lab.assumed = (BASELINE_DENY,)
 
     def ns(self, key: str) -> str:
         return self.lab.model.real_name(key)
 
     def check(self, step: Step, evidence: dict, control_first: bool = True) -> None:
+        if self.unobserved:
+            pytest.skip(self.unobserved)
         policies = step.policies(self.ns, self.labels)
         verdict = self.lab.check(policies, self.timeout, control_first, expected=step.table)
-        evidence.update(mechanism=f"NetworkPolicy, {len(policies)} in force", cells=len(verdict.expected.cells),
+        cluster = self.lab.cluster.names
+        evidence.update(mechanism=f"NetworkPolicy, {len(policies)} in force" + (f", under {len(cluster)} cluster-scoped" if cluster else ""),
+                        cells=len(verdict.expected.cells),
                         attempts=verdict.attempts, matrix_seconds=round(verdict.seconds, 2),
                         probes=self.lab.prober.probes,
                         positive_control=len(verdict.control.expected.cells) if verdict.control else 0,
-                        cluster_policies=", ".join(self.lab.cluster_policies) or "none",
-                        policies=", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in policies) or "none",
+                        cluster_policies=", ".join(cluster) or "none",
+                        cluster_decided=", ".join(f"{name}: {n} cells" for name, n in verdict.decided.items()) or "none",
+                        policies=", ".join(_named(p) for p in policies) or "none",
                         table={"expected": verdict.expected.document(), "observed": verdict.observed.document()})
         if Outcome.BLOCKED in verdict.expected.cells.values() and Outcome.BLOCKED not in verdict.observed.cells.values():
             self.timeout = 5  # nothing blocked for a whole timeout: nothing enforces, and the cases after this fail fast
         self.lab.judge(verdict)
 
 
+def _named(policy: dict) -> str:
+    meta = policy["metadata"]
+    return f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else f"{policy['kind']}/{meta['name']}"
+
+
 @pytest.fixture(scope="module")
-def netlab(k8s_run, k8s_admin, k8s_cluster, k8s_rights) -> NetLab:
+def netlab(k8s_run, k8s_admin, k8s_cluster, k8s_rights, k8s_profile) -> NetLab:
     k8s_rights.require(rights.EXEC)  # the probes run inside the lab's pods
     namespaces = {ns.key: k8s_run.namespace(f"np-{ns.key}") for ns in LAB.namespaces}
     model = LAB.bind(namespaces)
     if len(k8s_cluster.node_names) > 1:
         model = reachability.pods_by_node(model, k8s_cluster.node_names)
-    return NetLab(reachability.Lab(k8s_run, k8s_admin, model, k8s_cluster.images), k8s_run.labels)
+    return NetLab(reachability.Lab(k8s_run, k8s_admin, model, k8s_cluster.images), k8s_run.labels, k8s_profile.cluster_baseline)
 
 
 @pytest.fixture(scope="module")
@@ -283,3 +307,104 @@ def test_matrix_across_nodes(enforcing, k8s_cluster, k8s_evidence):
     if len(k8s_cluster.node_names) < 2:
         not_applicable(f"the cluster has {len(k8s_cluster.node_names)} node: no cross-node traffic to check")
     enforcing.check(NETPOL_3_WITH_DENY, k8s_evidence)
+
+
+# --- the admin and baseline tiers (AdminNetworkPolicy, BaselineAdminNetworkPolicy), around NetworkPolicy ---------------
+
+@pytest.fixture(scope="module")
+def tiers(enforcing: NetLab, k8s_cluster) -> NetLab:
+    """The lab of the cluster-scoped cases: where the cluster serves the tiers and the run may create cluster policies."""
+    if "adminnetworkpolicies" not in enforcing.lab.cluster.served:
+        not_applicable("the cluster does not serve AdminNetworkPolicy (policy.networking.k8s.io/v1alpha1)")
+    require_cluster_changes(k8s_cluster, "an AdminNetworkPolicy")
+    return enforcing
+
+
+def _denied_from_other(ns: Callable[[str], str], run: dict[str, str]) -> list[dict]:
+    return [np.admin_network_policy(f"{run_prefix(run[RUN_LABEL])}deny-other", 10, ns("tenant"), NGINX, [("Deny", [ns("other")])],
+                                    labels=run),
+            np.allow_all(ns("tenant"), labels=run)]
+
+
+# The admin Deny keeps every pod of other from nginx, though tenant's own policy allows everything.
+NETPOL_6 = Step("admin deny", _denied_from_other, from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       AA      AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | AA      -       AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       AA     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | AA      AA      AA      -      | AA      AA      AA     | AA      AA     | AA
+    other/access    | XX      XX      AA      AA     | -       AA      AA     | AA      AA     | XX
+    other/web       | XX      XX      AA      AA     | AA      -       AA     | AA      AA     | XX
+    other/db        | XX      XX      AA      AA     | AA      AA      -      | AA      AA     | XX
+    third/access    | AA      AA      AA      AA     | AA      AA      AA     | -       AA     | AA
+    third/web       | AA      AA      AA      AA     | AA      AA      AA     | AA      -      | AA
+    """, PORTS))
+
+
+@behaviour("NETPOL-6")
+def test_admin_deny_is_not_opened_by_a_namespaced_allow(tiers, k8s_evidence):
+    tiers.check(NETPOL_6, k8s_evidence)
+
+
+def _passed_from_other(ns: Callable[[str], str], run: dict[str, str]) -> list[dict]:
+    prefix = run_prefix(run[RUN_LABEL])
+    return [np.admin_network_policy(f"{prefix}pass-other", 10, ns("tenant"), NGINX, [("Pass", [ns("other")])], labels=run),
+            np.admin_network_policy(f"{prefix}deny-after", 20, ns("tenant"), NGINX, [("Deny", [ns("other"), ns("third")])],
+                                    labels=run),
+            np.allow_from_peers(ns("tenant"), NGINX, [{"namespaceSelector": {"matchLabels": {NAME_LABEL: ns("other")}},
+                                                       "podSelector": {"matchLabels": ACCESS}},
+                                                      {"namespaceSelector": {"matchLabels": {NAME_LABEL: ns("third")}}}],
+                                labels=run)]
+
+
+# other's traffic to nginx is passed over the later Deny to tenant's policy, which lets other/access in and keeps
+# other's web and db out; third's meets the Deny, though tenant's policy would let it in. Tenant's own pods are not
+# among the policy's peers.
+NETPOL_7 = Step("admin pass", _passed_from_other, from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       XX      AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | XX      -       AA      AA     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | XX      XX      -       AA     | AA      AA      AA     | AA      AA     | XX
+    tenant/web      | XX      XX      AA      -      | AA      AA      AA     | AA      AA     | XX
+    other/access    | AA      AA      AA      AA     | -       AA      AA     | AA      AA     | AA
+    other/web       | XX      XX      AA      AA     | AA      -       AA     | AA      AA     | XX
+    other/db        | XX      XX      AA      AA     | AA      AA      -      | AA      AA     | XX
+    third/access    | XX      XX      AA      AA     | AA      AA      AA     | -       AA     | XX
+    third/web       | XX      XX      AA      AA     | AA      AA      AA     | AA      -      | XX
+    """, PORTS))
+
+
+@behaviour("NETPOL-7")
+def test_admin_pass_hands_the_decision_to_network_policy(tiers, k8s_evidence):
+    tiers.check(NETPOL_7, k8s_evidence)
+
+
+# The baseline denies every pod of tenant; nginx, which tenant's policy selects, takes tenant/access in, and the
+# other tenant pods, which no NetworkPolicy selects, take nobody.
+NETPOL_8 = Step("baseline deny", lambda ns, run: [
+    np.baseline_deny_ingress(ns("tenant"), labels=run),
+    np.allow_from_pod_selector(ns("tenant"), NGINX, ACCESS, labels=run)], from_grid("""
+                    | tenant                         | other                  | third          | tenant
+                    | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx
+    tenant/nginx-0  | -       XX      XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/nginx-1  | XX      -       XX      XX     | AA      AA      AA     | AA      AA     | -
+    tenant/access   | AA      AA      -       XX     | AA      AA      AA     | AA      AA     | AA
+    tenant/web      | XX      XX      XX      -      | AA      AA      AA     | AA      AA     | XX
+    other/access    | XX      XX      XX      XX     | -       AA      AA     | AA      AA     | XX
+    other/web       | XX      XX      XX      XX     | AA      -       AA     | AA      AA     | XX
+    other/db        | XX      XX      XX      XX     | AA      AA      -      | AA      AA     | XX
+    third/access    | XX      XX      XX      XX     | AA      AA      AA     | -       AA     | XX
+    third/web       | XX      XX      XX      XX     | AA      AA      AA     | AA      -      | XX
+    """, PORTS))
+
+
+@behaviour("NETPOL-8")
+def test_baseline_deny_is_opened_by_a_namespaced_allow(tiers, k8s_evidence):
+    if "baselineadminnetworkpolicies" not in tiers.lab.cluster.served:
+        not_applicable("the cluster does not serve BaselineAdminNetworkPolicy (policy.networking.k8s.io/v1alpha1)")
+    if any(p["kind"] == "BaselineAdminNetworkPolicy" for p in tiers.lab.cluster.modelled):
+        pytest.skip("not observed: the cluster has its own BaselineAdminNetworkPolicy (a singleton), so the case "
+                    "cannot put its own in force")
+    tiers.check(NETPOL_8, k8s_evidence)

@@ -49,6 +49,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "NETPOL-3": ("podSelector peer admits only its own namespace", POSTURE),
     "NETPOL-4": ("namespaceSelector peer admits the labelled namespace", POSTURE),
     "NETPOL-5": ("full reachability matrix against a truth table", POSTURE),
+    "NETPOL-6": ("an admin-tier Deny is not opened by a namespaced allow", POSTURE),
+    "NETPOL-7": ("an admin-tier Pass hands the decision to NetworkPolicy", POSTURE),
+    "NETPOL-8": ("a baseline-tier Deny holds where no NetworkPolicy selects, and a namespaced allow opens it", POSTURE),
     "PRIV-1": ("privileged hostNetwork pod rejected on a hardened namespace", POSTURE),
     "PRIV-2": ("control-plane privileged pods keep running under enforcement", POSTURE),
     # PSP-1..4 and EXC-1: the gate (a ValidatingAdmissionPolicy on `use` of a policy) is the
