@@ -18,8 +18,8 @@ PSA_LEVELS = ("privileged", "baseline", "restricted")
 IMAGE_KEYS = ("busybox", "busybox_nonroot", "httpd", "root_user")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 # What cluster-scoped network policies the tables cannot read (Calico's, Cilium's...) do to the lab's traffic:
-# deny what no NetworkPolicy allows (a baseline default deny), or nothing.
-CLUSTER_BASELINES = ("deny", "none")
+# deny what no NetworkPolicy allows (a baseline default deny), both ways or ingress only; or nothing.
+CLUSTER_BASELINES = ("deny", "deny-ingress", "none")
 # RBAC-6: the subject classes a profile states escalation answers for (escalation.subjects).
 SUBJECT_CLASSES = ("user", "service_accounts", "default_service_accounts", "authenticated", "anonymous")
 ESCALATION_SCOPES = ("any", "other", "cluster")  # every namespace; every namespace but the subject's own; cluster-scoped
@@ -69,7 +69,7 @@ class Profile:
     only_in_tenant: bool = True
     user_kubeconfig: str | None = None            # a user of the developers' group, where no CSR signer exists
     netpol_enforced: bool = True
-    cluster_baseline: str | None = None           # what unread cluster-scoped network policies do: "deny" or "none"
+    cluster_baseline: str | None = None           # what unread cluster-scoped network policies do (CLUSTER_BASELINES)
     admission_enforced: bool = True
     tenant_level: str = "restricted"
     default_level: str | None = None              # the least strict level a namespace nobody labelled may enforce

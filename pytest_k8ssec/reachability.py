@@ -265,7 +265,8 @@ class Lab:
         self.enforce([])
         names = {Target(svc.namespace, svc.name, TargetKind.SERVICE).short: f"{svc.name}.{self.model.real_name(svc.namespace)}"
                  for svc in self.model.services}
-        every = expected if expected is not None else expected_table(self.model, [])
+        cluster = self.cluster_in_effect  # pinned tables assume none
+        every = expected if expected is not None and not cluster else expected_table(self.model, [], cluster)
         expected = every.empty_like()
         for key in every.keys():
             if key[1] in names:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 
+import yaml
+
 from kubernetes import client
 
 from pytest_k8ssec.kube import api_client
+from pytest_k8ssec.profile import default_profile_path
 from pytest_k8ssec.waits import wait_for
 
 from kindhost import kind_clusters, node_containers
@@ -53,6 +56,81 @@ def test_whole_suite_passes_on_kind_with_calico(kind_suite, kept_cluster, pytest
     assert cluster["version"].startswith("v1."), cluster
     result.stdout.fnmatch_lines(["k8s-sec: cluster: kind*, Kubernetes v1.*, NetworkPolicy: calico",
                                  "k8s-sec: CERTIFIED*"])
+
+
+NETPOL = "--k8s-sec-behaviours=" + ",".join(f"NETPOL-{n}" for n in range(1, 9))
+NOT_SYSTEM = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                                    "values": ["kube-system", "local-path-storage"]}]}
+DNS = {"pods": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}}
+# A cluster-wide default deny under every namespace's policies, DNS left open: the hardened cluster of issue 23.
+BASELINE = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"},
+            "spec": {"subject": {"namespaces": NOT_SYSTEM},
+                     "ingress": [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}],
+                     "egress": [{"name": "dns", "action": "Allow", "to": [DNS],
+                                 "ports": [{"portNumber": {"protocol": "UDP", "port": 53}},
+                                           {"portNumber": {"protocol": "TCP", "port": 53}}]},
+                                {"name": "deny-all", "action": "Deny", "to": [{"namespaces": {}}]}]}}
+# The same in Calico's own terms, which the tables cannot read: after the namespaced policies (order 1000).
+GLOBAL = {"apiVersion": "crd.projectcalico.org/v1", "kind": "GlobalNetworkPolicy", "metadata": {"name": "k8ssec-test-default-deny"},
+          "spec": {"tier": "default", "order": 2000, "selector": "all()",
+                   "namespaceSelector": "kubernetes.io/metadata.name not in {'kube-system', 'local-path-storage'}",
+                   "types": ["Ingress", "Egress"], "ingress": [{"action": "Deny"}],
+                   "egress": [*({"action": "Allow", "protocol": proto, "destination": {
+                       "namespaceSelector": "kubernetes.io/metadata.name == 'kube-system'", "selector": "k8s-app == 'kube-dns'",
+                       "ports": [53]}} for proto in ("UDP", "TCP")), {"action": "Deny"}]}}
+
+
+def _declared(effect: str) -> str:
+    """The default profile, declaring what the cluster's unread network policies do."""
+    data = yaml.safe_load(default_profile_path().read_text())
+    data["networkpolicy"]["cluster_baseline"] = effect
+    return yaml.safe_dump(data)
+
+
+def _existing(kind_suite, real_cache, name: str):
+    """The suite on the kept cluster as it is, allowed to make the admin-tier cases' cluster-scoped policies."""
+    kubeconfig = real_cache / "kind" / name / "kubeconfig"
+
+    def run(*args: str, profile: str | None = None):
+        extra = []
+        if profile is not None:
+            path = kubeconfig.parent / "k8ssec-test-profile.yaml"
+            path.write_text(profile)
+            extra.append(f"--k8s-sec-profile={path}")
+        return kind_suite("--k8s-sec-cluster=existing", f"--kubeconfig={kubeconfig}", f"--context=kind-{name}",
+                          "--k8s-sec-allow-cluster-changes", *extra, *args, without="--k8s-sec-")
+    return api_client(str(kubeconfig), f"kind-{name}"), run
+
+
+def test_a_cluster_wide_baseline_deny_is_modelled_and_every_netpol_case_passes(kind_suite, kept_cluster, real_cache):
+    api, suite = _existing(kind_suite, real_cache, kept_cluster)
+    objects = client.CustomObjectsApi(api)
+    objects.create_cluster_custom_object("policy.networking.k8s.io", "v1alpha1", "baselineadminnetworkpolicies", BASELINE)
+    try:
+        result = suite(NETPOL, "-v", "-rs")
+    finally:
+        objects.delete_cluster_custom_object("policy.networking.k8s.io", "v1alpha1", "baselineadminnetworkpolicies", "default")
+    assert result.ret == 0 and result.parseoutcomes().get("failed", 0) == 0, result.stdout.str()[-4000:]
+    result.stdout.fnmatch_lines(["*test_baseline_deny_is_opened_by_a_namespaced_allow PASSED*", "k8s-sec: CERTIFIED*"])
+
+
+def test_a_calico_global_deny_is_not_observed_until_declared(kind_suite, kept_cluster, real_cache):
+    api, suite = _existing(kind_suite, real_cache, kept_cluster)
+    objects = client.CustomObjectsApi(api)
+    objects.create_cluster_custom_object("crd.projectcalico.org", "v1", "globalnetworkpolicies", GLOBAL)
+    try:
+        undeclared = suite("--k8s-sec-behaviours=NETPOL-1,NETPOL-2", "-rs")
+        declared = suite("--k8s-sec-behaviours=NETPOL-1,NETPOL-2,NETPOL-3", "-v",
+                         profile=_declared("deny"))
+    finally:
+        objects.delete_cluster_custom_object("crd.projectcalico.org", "v1", "globalnetworkpolicies", GLOBAL["metadata"]["name"])
+    undeclared.stdout.fnmatch_lines(["k8s-sec: NOT CERTIFIED: NETPOL-1, NETPOL-2*",
+                                     "SKIPPED*not observed: cluster-scoped network policies the tables cannot read are in force "
+                                     "(globalnetworkpolicies.crd.projectcalico.org/k8ssec-test-default-deny)*"])
+    assert undeclared.ret != 0
+    assert declared.ret == 0, declared.stdout.str()[-4000:]
+    declared.stdout.fnmatch_lines(["k8s-sec: CERTIFIED*"])
 
 
 def test_calico_not_enforcing_fails_the_deny_cases_with_their_tables(kind_suite, kept_cluster, real_cache):

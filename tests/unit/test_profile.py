@@ -27,7 +27,7 @@ def test_default_profile_is_the_seeds_lab():
     (lambda d: d["access"]["before_extra_rules"].update({"create pods in space": True}), "access.before_extra_rules.create pods in space", "a scope"),
     (lambda d: d["access"]["before_extra_rules"].update({"create pods": "maybe"}), "access.before_extra_rules.create pods", "yes or no"),
     (lambda d: d["networkpolicy"].update(enforced="on"), "networkpolicy.enforced", "true or false"),
-    (lambda d: d["networkpolicy"].update(cluster_baseline="allow"), "networkpolicy.cluster_baseline", "one of deny, none"),
+    (lambda d: d["networkpolicy"].update(cluster_baseline="allow"), "networkpolicy.cluster_baseline", "one of deny, deny-ingress, none"),
     (lambda d: d["networkpolicy"].update(baseline="deny"), "networkpolicy.baseline", "one of the known keys"),
     (lambda d: d.update(colour="blue"), "colour", "one of the known keys"),
     (lambda d: d["audit"]["policy"].update(kind="Pod"), "audit.policy", "an audit.k8s.io/v1 Policy"),
