@@ -1,7 +1,9 @@
-"""Session fixtures of a k8s-sec run: the cluster, the admin client, the run, the tenancy and the user.
+"""The fixtures of a k8s-sec run: the cluster, the admin client, the run, the tenancy and the user, and helpers for
+a user's own tests (a namespace factory, can-i, dry-run admission).
 
-Registered by the plugin only when --k8s-sec is given. A cluster that cannot be used stops
-the whole session with one line (pytest.exit), instead of one error per test.
+Registered whenever the plugin is installed, so `pytest --fixtures` documents them; they work
+only under --k8s-sec (elsewhere a test using one is skipped, saying so). A cluster that cannot
+be used stops the whole session with one line (pytest.exit), instead of one error per test.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 from kubernetes import client
 
-from .access import Discovery, await_grant
+from .access import Discovery, await_grant, impersonating, subject_can_i
+from .answers import Answer
 from .certification import Certification
-from . import progress, rbac
+from . import admission, progress, rbac
 from .cleanup import remove_leftovers
 from .handle import ClusterHandle
 from .cluster.select import open_cluster
@@ -66,11 +69,17 @@ def _fail(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def k8s_session(request: pytest.FixtureRequest) -> K8sSecSession:
-    return request.config.stash[SESSION_KEY]
+    """What the plugin knows about this k8s-sec run: settings, profile, results. Every other k8s fixture needs it,
+    so without --k8s-sec they all skip here."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip("the k8s-sec fixtures need a k8s-sec run: pass --k8s-sec (and --k8s-sec-cluster)")
+    return session
 
 
 @pytest.fixture(scope="session")
 def k8s_profile(k8s_session: K8sSecSession) -> Profile:
+    """The profile in force (--k8s-sec-profile, or the seeds' lab): the claims the built-in cases check."""
     return k8s_session.profile
 
 
@@ -131,6 +140,7 @@ def usable_nodes(nodes: list[Any]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def k8s_admin(k8s_cluster: ClusterHandle) -> client.ApiClient:
+    """A kubernetes client (ApiClient) with the run's own identity: the kubeconfig the cluster was opened with."""
     return connect(k8s_cluster)
 
 
@@ -166,14 +176,16 @@ def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _k8s_junit_properties(request: pytest.FixtureRequest, k8s_session: K8sSecSession) -> None:
+def _k8s_junit_properties(request: pytest.FixtureRequest) -> None:
     """Hand the report pytest's suite-level JUnit properties: the verdict and each behaviour's controls go there."""
-    if request.config.pluginmanager.has_plugin("junitxml"):
-        k8s_session.junit_property = request.getfixturevalue("record_testsuite_property")
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is not None and request.config.pluginmanager.has_plugin("junitxml"):
+        session.junit_property = request.getfixturevalue("record_testsuite_property")
 
 
 @pytest.fixture(scope="session")
-def k8s_keys() -> Iterator[KeyStore]:
+def k8s_keys(k8s_session: K8sSecSession) -> Iterator[KeyStore]:
+    """Where test users' private keys live: a 0700 temporary directory, 0600 files, deleted at the end."""
     keys = KeyStore()
     yield keys
     keys.close()
@@ -257,3 +269,44 @@ def require_cluster_changes(handle: ClusterHandle, what: str) -> None:
     if not handle.may_change_cluster:
         pytest.skip(f"{what} needs a cluster-scoped change: this cluster was not created by the plugin; "
                     "pass --k8s-sec-allow-cluster-changes to allow it")
+
+
+@pytest.fixture
+def k8s_namespace(k8s_run: Run) -> Callable[..., str]:
+    """A namespace factory: `k8s_namespace("shop", labels={...})` makes a namespace labelled with the run, waits for its
+    default service account, and returns its real name; it is removed with the run's other objects."""
+    return lambda base, labels=None: k8s_run.namespace(base, labels)
+
+
+@pytest.fixture
+def k8s_can_i(k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any]) -> Callable[..., bool]:
+    """can-i for any subject: `k8s_can_i("get", "secrets", namespace="prod", user="ci", groups=["ci"])`, or
+    `resource="pods/exec"`; no namespace asks at cluster scope. The SubjectAccessReview's answer (the
+    authorizer's, whatever it chains), with the resource resolved through discovery; each answer goes
+    into the case's evidence."""
+    discovery = Discovery(k8s_admin)
+
+    def can_i(verb: str, resource: str, namespace: str | None = None, user: str = "", groups: Iterable[str] = ()) -> bool:
+        base, _, sub = resource.partition("/")
+        q = discovery.question(verb, base, sub, namespace)
+        allowed = subject_can_i(k8s_admin, q, user, list(groups))
+        k8s_evidence.setdefault("can-i", []).append(f"{user or ','.join(groups)} {q.label} in {namespace or 'cluster'}: "
+                                                    f"{'yes' if allowed else 'no'}")
+        k8s_evidence.setdefault("mechanism", "SubjectAccessReview")
+        return allowed
+    return can_i
+
+
+@pytest.fixture
+def k8s_admit(k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any]) -> Callable[..., Answer]:
+    """Admission of a pod, by server-side dry run (nothing is created): `k8s_admit(pod_manifest)` returns an
+    `answers.Answer`: `.admitted`, or refused with `.message` and the `.mechanism` that refused it (Pod Security,
+    a ValidatingAdmissionPolicy, a webhook), named from the API server's frame. `as_user`/`as_groups` ask by
+    impersonation. Each answer goes into the case's evidence."""
+    def admit(pod: dict[str, Any], as_user: str | None = None, as_groups: Iterable[str] = ()) -> Answer:
+        api = impersonating(k8s_admin, as_user, list(as_groups)) if as_user else k8s_admin
+        answer = admission.admit(client.CoreV1Api(api), pod)
+        k8s_evidence.setdefault("admission", []).append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}: "
+                                                        f"{answer.describe()}")
+        return answer
+    return admit

@@ -138,6 +138,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "behaviour(id): the documented behaviour ID a k8s-sec case asserts")
     config.addinivalue_line("markers", "needs_rights(*rights): the rights.Right objects a k8s-sec case needs; "
                             "skipped, naming them, where the identity lacks one")
+    from . import fixtures
+
+    config.pluginmanager.register(fixtures, "k8ssec-fixtures")  # documented by `pytest --fixtures`; skip without --k8s-sec
     if not _option(config, "--k8s-sec"):
         return
     try:
@@ -150,12 +153,11 @@ def pytest_configure(config: pytest.Config) -> None:
             _check_writable(settings.report_dir)
     except K8sSecError as exc:
         raise pytest.UsageError(f"k8s-sec: {exc}") from None
-    from . import fixtures, report
+    from . import report
 
     _cleanup_on_sigterm(config)
     session = fixtures.K8sSecSession(settings, profile, selection, waivers=waivers, today=today, baseline=baseline)
     config.stash[fixtures.SESSION_KEY] = session
-    config.pluginmanager.register(fixtures, "k8ssec-fixtures")
     config.pluginmanager.register(report.ReportPlugin(session), "k8ssec-report")
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(suite_dir())]

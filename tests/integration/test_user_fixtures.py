@@ -1,0 +1,22 @@
+"""A user's own test file, on the real local cluster, using the public fixtures: namespaces, can-i and admission."""
+
+from __future__ import annotations
+
+
+def test_a_users_own_tests_use_the_public_fixtures(suite, pytester):
+    pytester.makepyfile(test_mine="""
+        def test_ci_may_not_read_secrets_in_prod(k8s_namespace, k8s_can_i):
+            prod = k8s_namespace("prod")
+            assert not k8s_can_i("get", "secrets", namespace=prod, user="ci", groups=["ci"])
+            assert k8s_can_i("get", "secrets", namespace=prod, user="admin", groups=["system:masters"])
+
+        def test_a_privileged_pod_is_refused_where_restricted_is_enforced(k8s_namespace, k8s_admit):
+            ns = k8s_namespace("payments", labels={"pod-security.kubernetes.io/enforce": "restricted"})
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ns},
+                   "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": True}}]}}
+            answer = k8s_admit(pod)
+            assert not answer.admitted and answer.mechanism == "Pod Security admission", answer
+    """)
+    result = suite("test_mine.py", "-v")
+    result.stdout.fnmatch_lines(["*test_ci_may_not_read_secrets_in_prod PASSED*",
+                                 "*test_a_privileged_pod_is_refused_where_restricted_is_enforced PASSED*"])
