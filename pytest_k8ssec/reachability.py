@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from .handle import Images
+from .kube import dynamic_client
 from .netpol import admin
 from .netpol.expected import cluster_decisions, expected_table
 from .netpol.policies import allow_all
@@ -149,7 +150,7 @@ class Lab:
         self._create(images)
         self.cluster = cluster_network_policies(api)
         self.assumed: tuple[dict[str, Any], ...] = ()  # what the profile declares the unread cluster policies do
-        for key in self.model.real_names:  # the labels cluster-scoped policies select namespaces by
+        for key in self.model.real_names if self.cluster.modelled else ():  # what the cluster's policies select by
             self.model = self.model.relabel(key, self.core.read_namespace(self.model.real_name(key)).metadata.labels or {})
         self.prober = Prober(api, self.model, self._addresses(wait=120), TOOLS)
 
@@ -385,16 +386,17 @@ class ClusterPolicies:
 
 def cluster_network_policies(api: client.ApiClient) -> ClusterPolicies:
     """Every cluster-scoped network policy of a kind the cluster serves."""
-    objects = client.CustomObjectsApi(api)
+    objects, resources = client.CustomObjectsApi(api), dynamic_client(api).resources
     modelled, unread, served = [], [], set()
 
     def items(group: str, version: str, plural: str) -> list[dict[str, Any]] | None:
-        """The kind's objects; None where it is not served. One the run may not list may be in force: never "none"."""
+        """The kind's objects; None where discovery does not list it (the API server answers 403, not 404, for a kind
+        it does not serve to an identity that may not list it). One the run may not list may be in force: never "none"."""
+        if not resources.search(group=group, api_version=version, name=plural):
+            return None
         try:
             return objects.list_cluster_custom_object(group, version, plural)["items"]
         except ApiException as exc:
-            if exc.status == 404:
-                return None
             if exc.status == 403:
                 unread.append(f"{plural}.{group} (the run may not list them)")
                 return []

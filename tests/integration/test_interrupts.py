@@ -41,12 +41,15 @@ def start_run(local_cluster, tmp_path):
 
 
 def midway(admin) -> list[str]:
-    """Wait until the run has namespaces, cluster-scoped RBAC and a CSR: it is well into its cases."""
+    """Wait until the run has namespaces, cluster-scoped RBAC and an admission policy: it is into its first cases.
+
+    Not its CSR: the certificate user is made by the last module's cases, too near the run's end
+    for the signal to land before it finishes on a quick cluster."""
     def kinds(objects: list[str]) -> set[str]:
         return {o.split("/")[0] for o in objects}
-    return wait_for("the run to create namespaces, a ClusterRole and a CSR", lambda: labelled(admin, terminating=False),
-                    timeout=120, interval=0.2, max_interval=0.5,
-                    ready=lambda objs: {"Namespace", "ClusterRole", "CertificateSigningRequest"} <= kinds(objs))
+    return wait_for("the run to create namespaces, a ClusterRole and a ValidatingAdmissionPolicy",
+                    lambda: labelled(admin, terminating=False), timeout=120, interval=0.2, max_interval=0.5,
+                    ready=lambda objs: {"Namespace", "ClusterRole", "ValidatingAdmissionPolicy"} <= kinds(objs))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -24,7 +24,11 @@ def test_whole_suite_passes_on_the_local_cluster(suite, pytester):
     # the scheduler listen on 127.0.0.1, where no pod reaches them (NODE-1, not applicable)
     unreachable = [c for c in report["cases"] if c["behaviour"] == "NODE-1" and c["verdict"] == "n/a"]
     assert all("is not reachable from pods on this cluster" in c["reason"] for c in unreachable), unreachable
-    assert result.ret == 0 and outcomes["passed"] >= 30 and outcomes.get("skipped", 0) == 1 + len(unreachable), outcomes
+    # and the admin-tier cases: kube-router's cluster serves no AdminNetworkPolicy
+    tiers = [c for c in report["cases"] if c["behaviour"] in ("NETPOL-6", "NETPOL-7", "NETPOL-8")]
+    assert len(tiers) == 3 and all(c["verdict"] == "n/a" and "does not serve AdminNetworkPolicy" in c["reason"]
+                                   for c in tiers), tiers
+    assert result.ret == 0 and outcomes["passed"] >= 30 and outcomes.get("skipped", 0) == 1 + len(unreachable) + len(tiers), outcomes
     result.stdout.fnmatch_lines(["SKIPPED*the cluster has 1 node: no cross-node traffic to check"])
     assert {c["verdict"] for c in report["cases"]} == {"pass", "n/a"}
     assert report["certification"]["verdict"] == "certified"

@@ -16,6 +16,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from pytest_k8ssec.kube import dynamic_client
 from pytest_k8ssec.waits import wait_for
 
 from controls import certified, failed, profile_with
@@ -42,10 +43,14 @@ def served(admin: client.ApiClient, manifests: list[dict]):
     def established() -> bool:
         return all(any(c.type == "Established" and c.status == "True" for c in ext.read_custom_resource_definition(n).status.conditions or [])
                    for n in names)
+    def discovered() -> bool:  # the suite finds kinds through discovery, which lists a new CRD a little after
+        resources = dynamic_client(admin).resources
+        return all(resources.search(group=m["spec"]["group"], name=m["spec"]["names"]["plural"]) for m in manifests)
     for m in manifests:
         ext.create_custom_resource_definition(m)
     try:
         wait_for(f"the CRDs {', '.join(names)} to be established", established, timeout=60, interval=0.5, ready=bool)
+        wait_for(f"discovery to list {', '.join(names)}", discovered, timeout=60, interval=0.5, ready=bool)
         yield
     finally:
         for n in names:
