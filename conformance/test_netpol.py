@@ -37,16 +37,6 @@ LAB = Model(
 )
 
 
-def baseline_deny(egress: bool) -> dict:
-    """networkpolicy.cluster_baseline: deny (or deny-ingress), as a baseline the tables read: what no NetworkPolicy
-    allows is denied."""
-    spec = {"subject": {"namespaces": {}}, "ingress": [{"name": "deny", "action": "Deny", "from": [{"namespaces": {}}]}]}
-    if egress:
-        spec["egress"] = [{"name": "deny", "action": "Deny", "to": [{"namespaces": {}}]}]
-    return {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy",
-            "metadata": {"name": "default"}, "spec": spec}
-
-
 Build = Callable[[Callable[[str], str], dict[str, str]], list[dict]]  # (real namespace name of a key, run labels) -> policies
 
 
@@ -75,9 +65,9 @@ class NetLab:
         if lab.cluster.unread and cluster_baseline is None:
             self.unobserved = (f"not observed: cluster-scoped network policies the tables cannot read are in force "
                                f"({', '.join(lab.cluster.unread)}); declare what they do to pod traffic in the profile "
-                               f"(networkpolicy.cluster_baseline: deny or none)")
+                               f"(networkpolicy.cluster_baseline: deny, deny-ingress or none)")
         elif lab.cluster.unread and cluster_baseline != "none":
-            lab.assumed = (baseline_deny(egress=cluster_baseline == "deny"),)
+            lab.assumed = (np.baseline_deny(egress=cluster_baseline == "deny"),)  # what no NetworkPolicy allows is denied
 
     def ns(self, key: str) -> str:
         return self.lab.model.real_name(key)
@@ -390,7 +380,7 @@ def test_admin_pass_hands_the_decision_to_network_policy(tiers, k8s_evidence):
 # The baseline denies every pod of tenant; nginx, which tenant's policy selects, takes tenant/access in, and the
 # other tenant pods, which no NetworkPolicy selects, take nobody.
 NETPOL_8 = Step("baseline deny", lambda ns, run: [
-    np.baseline_deny_ingress(ns("tenant"), labels=run),
+    np.baseline_deny([ns("tenant")], labels=run),
     np.allow_from_pod_selector(ns("tenant"), NGINX, ACCESS, labels=run)], from_grid("""
                     | tenant                         | other                  | third          | tenant
                     | nginx-0 nginx-1 access  web    | access  web     db     | access  web    | svc:nginx

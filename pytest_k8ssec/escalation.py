@@ -24,7 +24,7 @@ from kubernetes import client
 
 from .access import AUTHENTICATED, Discovery, Question
 from .errors import K8sSecError
-from .grants import Grant, Subject, binds, granting
+from .grants import Grant, Subject, binds, granting, namespaces_binding
 from .profile import AccessCase, Escalation
 
 SERVICE_ACCOUNTS = "system:serviceaccounts"
@@ -136,7 +136,7 @@ def asks(cls: SubjectClass, questions: list[tuple[AccessCase, Question]], namesp
          objects: RbacObjects) -> list[tuple[AccessCase, Question]]:
     """Each question where the class's answer may differ: once for cluster scope and for every namespace at once,
     then in each namespace (not excluded) whose RoleBindings name the class's subject."""
-    bound = sorted({b["metadata"]["namespace"] for b in objects.bindings if binds(b, cls.subject)} & namespaces)
+    bound = sorted(namespaces_binding(cls.subject, objects.bindings) & namespaces)
     out = []
     for case, q in questions:
         if q.namespace is None:

@@ -15,6 +15,7 @@ lucky round.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -412,11 +413,7 @@ def cluster_network_policies(api: client.ApiClient) -> ClusterPolicies:
 
 
 def _count(decisions: Mapping[Key, tuple[str, ...]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for names in decisions.values():
-        for name in names:
-            counts[name] = counts.get(name, 0) + 1
-    return counts
+    return dict(Counter(name for names in decisions.values() for name in names))
 
 
 def _streak(rounds: list[bool]) -> int:

@@ -115,8 +115,12 @@ def admin_network_policy(name: str, priority: int, ns: str, target_labels: Mappi
                                   "from": [{"namespaces": _named(sources)}]} for i, (action, sources) in enumerate(ingress)]}}
 
 
-def baseline_deny_ingress(ns: str, *, labels: Mapping[str, str]) -> Manifest:
-    """The BaselineAdminNetworkPolicy (a singleton, named default) denying ingress to every pod of `ns` from anywhere."""
-    return {"apiVersion": ANP_VERSION, "kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default", "labels": dict(labels)},
-            "spec": {"subject": {"namespaces": _named([ns])},
-                     "ingress": [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}]}}
+def baseline_deny(namespaces: Sequence[str] = (), *, egress: bool = False, labels: Mapping[str, str] | None = None) -> Manifest:
+    """The BaselineAdminNetworkPolicy (a singleton, named default) denying ingress to every pod of `namespaces` (none
+    given: of every namespace) from anywhere, and with `egress` their egress to anywhere too."""
+    spec: dict[str, Any] = {"subject": {"namespaces": _named(namespaces) if namespaces else {}},
+                            "ingress": [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}]}
+    if egress:
+        spec["egress"] = [{"name": "deny-all", "action": "Deny", "to": [{"namespaces": {}}]}]
+    return {"apiVersion": ANP_VERSION, "kind": "BaselineAdminNetworkPolicy",
+            "metadata": {"name": "default", "labels": dict(labels or {})}, "spec": spec}

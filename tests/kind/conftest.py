@@ -29,11 +29,14 @@ def real_cache():
 
 @pytest.fixture
 def kind_suite(kind_args, real_cache, pytester, monkeypatch):
-    """Run the installed suite on kind in a subprocess; `without` drops options (e.g. the mirror)."""
+    """Run the installed suite on kind in a subprocess; `without` drops options (e.g. the mirror), `profile` is one's text."""
     monkeypatch.setenv("K8SSEC_CACHE", str(real_cache))
 
-    def run(*args: str, without: str = "__none__"):
+    def run(*args: str, without: str = "__none__", profile: str | None = None):
         chosen = [a for a in kind_args if not a.startswith(without)]
+        if profile is not None:
+            (pytester.path / "profile.yaml").write_text(profile)
+            args = (f"--k8s-sec-profile={pytester.path / 'profile.yaml'}", *args)
         return pytester.runpytest_subprocess("--k8s-sec", *chosen, "-p", "no:cacheprovider", *args)
     return run
 

@@ -93,13 +93,8 @@ def _existing(kind_suite, real_cache, name: str):
     kubeconfig = real_cache / "kind" / name / "kubeconfig"
 
     def run(*args: str, profile: str | None = None):
-        extra = []
-        if profile is not None:
-            path = kubeconfig.parent / "k8ssec-test-profile.yaml"
-            path.write_text(profile)
-            extra.append(f"--k8s-sec-profile={path}")
         return kind_suite("--k8s-sec-cluster=existing", f"--kubeconfig={kubeconfig}", f"--context=kind-{name}",
-                          "--k8s-sec-allow-cluster-changes", *extra, *args, without="--k8s-sec-")
+                          "--k8s-sec-allow-cluster-changes", *args, without="--k8s-sec-", profile=profile)
     return api_client(str(kubeconfig), f"kind-{name}"), run
 
 
