@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from . import rbac
 from .handle import Images
@@ -333,3 +334,24 @@ def replica_failure(api: client.ApiClient, ns: str, kind: str) -> bool:
         sets = client.AppsV1Api(api).list_namespaced_replica_set(ns).items
         conditions = [c for rs in sets for c in (rs.status.conditions or [])]
     return any(c.type == "ReplicaFailure" and c.status == "True" for c in conditions or [])
+
+
+def in_force(api: client.ApiClient, namespace: str) -> str:
+    """What could have refused a pod in a namespace and did not: its Pod Security labels, the admission
+    policies bound and the validating webhooks (each read as far as the identity may)."""
+    parts = []
+    try:
+        labels = client.CoreV1Api(api).read_namespace(namespace).metadata.labels or {}
+        psa = {k.rsplit("/", 1)[1]: v for k, v in labels.items() if k.startswith("pod-security.kubernetes.io/")}
+        parts.append(f"namespace {namespace} Pod Security labels {psa or 'none'}")
+    except ApiException:
+        parts.append(f"namespace {namespace}: labels unreadable")
+    reg = client.AdmissionregistrationV1Api(api)
+    for what, lister in (("ValidatingAdmissionPolicyBindings", reg.list_validating_admission_policy_binding),
+                         ("validating webhooks", reg.list_validating_webhook_configuration)):
+        try:
+            names = [item.metadata.name for item in lister().items]
+            parts.append(f"{what}: {', '.join(names) or 'none'}")
+        except ApiException:
+            parts.append(f"{what}: unreadable")
+    return "; ".join(parts)

@@ -91,7 +91,8 @@ def regressions(comparison: dict[str, Any]) -> list[Change]:
 
 def _behaviour(case: str, before: dict, after: dict) -> int:
     """The case's behaviour's place in the catalogue, so changes read in the order of BEHAVIOURS.md."""
-    return list(BEHAVIOURS).index((after.get(case) or before[case])["behaviour"])
+    behaviour = (after.get(case) or before[case])["behaviour"]
+    return list(BEHAVIOURS).index(behaviour) if behaviour in BEHAVIOURS else len(BEHAVIOURS)  # the user's own: last
 
 
 def _case_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Change]:

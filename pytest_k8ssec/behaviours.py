@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from .errors import K8sSecError
 
-CAPABILITY, POSTURE = "capability", "posture"
+CAPABILITY, POSTURE, USER = "capability", "posture", "user"
 CLAIM_KINDS: dict[str, str] = {
     POSTURE: "the cluster as configured (the verdict turns on its owner's choices)",
     CAPABILITY: "shown with the suite's own objects (the cluster can do it; no posture control is credited)",
+    USER: "the user's own claim about their own objects (a claims file, or their own tests); no control is credited",
 }
 
 # ID: (title, kind of claim). The one place both are decided.
@@ -79,15 +80,22 @@ CATALOGUE: dict[str, tuple[str, str]] = {
 BEHAVIOURS: dict[str, str] = {b: title for b, (title, _) in CATALOGUE.items()}
 CLAIMS: dict[str, str] = {b: kind for b, (_, kind) in CATALOGUE.items()}
 
-def parse_selection(text: str | None) -> set[str] | None:
-    """Parse a comma-separated list of behaviour IDs; None means all."""
+
+def parse_selection(text: str | None, catalogue: dict[str, str] = BEHAVIOURS) -> set[str] | None:
+    """Parse a comma-separated list of behaviour IDs (built-in, or the user's declared ones); None means all."""
     if not text:
         return None
-    chosen = {part.strip().upper() for part in text.split(",") if part.strip()}
-    unknown = sorted(chosen - BEHAVIOURS.keys())
+    chosen = {part.strip() for part in text.split(",") if part.strip()}
+    chosen = {c.upper() if c.upper() in BEHAVIOURS else c for c in chosen}
+    unknown = sorted(chosen - catalogue.keys())
     if unknown:
         raise K8sSecError(
             f"unknown behaviour ID {', '.join(unknown)} in --k8s-sec-behaviours; "
-            f"known IDs: {', '.join(BEHAVIOURS)}"
+            f"known IDs: {', '.join(catalogue)}"
         )
     return chosen
+
+
+def kind_of(behaviour: str) -> str:
+    """A behaviour's kind of claim; an ID not in the catalogue is the user's own."""
+    return CLAIMS.get(behaviour, USER)

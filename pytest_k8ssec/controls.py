@@ -45,6 +45,14 @@ def frameworks() -> dict[str, dict[str, str]]:
     return _load()["frameworks"]
 
 
+USER_CLAIM = Mapping(none="the user's own claim: map it to controls in your own records")
+
+
+def mapping_of(behaviour: str) -> Mapping:
+    """A behaviour's controls; the user's own IDs map to none."""
+    return mappings().get(behaviour, USER_CLAIM)
+
+
 @functools.cache
 def mappings() -> dict[str, Mapping]:
     data = _load()

@@ -21,8 +21,10 @@ from kubernetes import client
 
 from .access import Discovery, await_grant, impersonating, subject_can_i
 from .answers import Answer
+from .behaviours import BEHAVIOURS
 from .certification import Certification
-from . import admission, progress, rbac
+from .claims import Claims, reach_claim
+from . import admission, claimprobe, progress, rbac
 from .cleanup import remove_leftovers
 from .handle import ClusterHandle
 from .cluster.select import open_cluster
@@ -58,6 +60,19 @@ class K8sSecSession:
     junit_property: Callable[[str, object], None] | None = None  # pytest's record_testsuite_property
     baseline: dict[str, Any] | None = None       # an earlier run's report (--k8s-sec-baseline)
     comparison: dict[str, Any] | None = None     # what changed since it
+    claims: Claims | None = None                 # the user's claims file (--k8s-sec-claims)
+    builtin: bool = True                         # the built-in suite runs, and its behaviours are required
+
+    @property
+    def catalogue(self) -> dict[str, str]:
+        """Every behaviour ID of this run with its title: the built-in ones, then the user's own."""
+        return {**BEHAVIOURS, **(self.claims.behaviours if self.claims else {})}
+
+    @property
+    def required(self) -> list[str]:
+        """What the verdict needs without a selection: the built-in behaviours when that suite runs, and the user's."""
+        own = list(self.claims.behaviours) if self.claims else []
+        return [*(BEHAVIOURS if self.builtin else []), *own]
 
 
 SESSION_KEY = pytest.StashKey[K8sSecSession]()
@@ -161,7 +176,16 @@ def _k8s_needs_rights(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(scope="session")
 def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator[Run]:
-    """This run: removes what killed runs left, labels everything, removes it all at the end."""
+    """This run: removes what killed runs left, labels everything, removes it all at the end.
+
+    A claims file's namespaces, pods, Services and accounts are checked first: a claim about
+    nothing stops the run with one line before anything is made.
+    """
+    if k8s_session.claims:
+        try:
+            claimprobe.check(k8s_admin, k8s_session.claims)
+        except K8sSecError as exc:
+            _fail(str(exc))
     run = Run(k8s_admin)
     for note in remove_leftovers(k8s_admin, run.id):
         k8s_session.notes.append(note)
@@ -295,6 +319,70 @@ def k8s_can_i(k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any]) -> Call
         k8s_evidence.setdefault("mechanism", "SubjectAccessReview")
         return allowed
     return can_i
+
+
+class Reachability:
+    """Reachability of the user's own pods, judged as the claims file's are (`claimprobe.judge`)."""
+
+    def __init__(self, lab: claimprobe.ProbeLab, admin: client.ApiClient, evidence: dict[str, Any], case: str) -> None:
+        self.lab, self.admin, self.evidence, self.case = lab, admin, evidence, case
+
+    def check(self, source: dict[str, Any], destination: dict[str, Any], port: int, protocol: str = "TCP",
+              allowed: bool = True, control: dict[str, Any] | str | None = None) -> claimprobe.Judgement:
+        spec: dict[str, Any] = {"from": source, "to": destination, "port": port, "protocol": protocol,
+                                "expect": "allowed" if allowed else "blocked"}
+        if control is not None:
+            spec["control"] = {"none": control} if isinstance(control, str) else {"from": control}
+        claim = reach_claim(self.case, spec)
+        reach = claim.check
+        found = claimprobe.targets(client.CoreV1Api(self.admin), claim)
+        sources = [reach.control] if reach.control else []
+        self.lab.start([reach.source, *sources])
+        plan = {s: {t: reach.dns_name for t in found} for s in [reach.source, *sources]}
+        cells = self.lab.observe(plan)
+        judgement = claimprobe.judge(reach.describe(), reach, [cells[(reach.source, t)] for t in found],
+                                     [cells[(s, t)] for s in sources for t in found], sources, self.admin)
+        self.evidence.setdefault("mechanism", judgement.evidence["mechanism"])
+        self.evidence.setdefault("reach", []).append({k: v for k, v in judgement.evidence.items() if k != "mechanism"})
+        return judgement
+
+    def assert_allowed(self, source: dict[str, Any], destination: dict[str, Any], port: int, protocol: str = "TCP") -> None:
+        """Fail unless every destination address answers the source in both rounds."""
+        self._settle(self.check(source, destination, port, protocol, True))
+
+    def assert_blocked(self, source: dict[str, Any], destination: dict[str, Any], port: int, protocol: str = "TCP",
+                       control: dict[str, Any] | str | None = None) -> None:
+        """Fail unless no destination address answers the source; `control` is a source the destination must
+        answer (the positive control), or a string saying why there is none: without a control answering, the
+        case is skipped as not observed."""
+        self._settle(self.check(source, destination, port, protocol, False, control))
+
+    @staticmethod
+    def _settle(judgement: claimprobe.Judgement) -> None:
+        if judgement.verdict == "fail":
+            pytest.fail(judgement.message)
+        if judgement.verdict == "not observed":
+            pytest.skip(judgement.message)
+
+
+@pytest.fixture(scope="session")
+def _k8s_probe_lab(k8s_session: K8sSecSession, k8s_run: Run, k8s_admin: client.ApiClient,
+                   k8s_cluster: ClusterHandle) -> claimprobe.ProbeLab:
+    """The run's probe pods in the user's namespaces, one per source, shared by every case that probes."""
+    if not k8s_session.settings.allow_probe_pods:
+        pytest.skip("not observed: reachability needs probe pods in your namespaces: pass --k8s-sec-allow-probe-pods")
+    return claimprobe.ProbeLab(k8s_run, k8s_admin, k8s_cluster.images)
+
+
+@pytest.fixture
+def k8s_reach(request: pytest.FixtureRequest, _k8s_probe_lab: claimprobe.ProbeLab, k8s_admin: client.ApiClient,
+              k8s_evidence: dict[str, Any]) -> Reachability:
+    """Reachability of your own pods: `k8s_reach.assert_blocked({"namespace": "web", "pods": {"app": "frontend"}},
+    {"namespace": "data", "pods": {"app": "db"}}, 5432, control={"namespace": "web", "pods": {"app": "api"}})`, or
+    `assert_allowed(...)`; sources and destinations as in the claims file (`to` may be `{"service": "ns/name"}` or
+    `{"ip": ...}`; protocol "UDP" asks DNS on port 53). Probe pods carrying the source's labels run in your
+    namespaces, so it needs --k8s-sec-allow-probe-pods; each answer goes into the case's evidence."""
+    return Reachability(_k8s_probe_lab, k8s_admin, k8s_evidence, request.node.nodeid)
 
 
 @pytest.fixture

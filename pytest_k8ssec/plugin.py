@@ -13,9 +13,10 @@ import pytest
 
 from .baseline import load_report
 from .behaviours import BEHAVIOURS, parse_selection
+from .claims import load_claims
 from .errors import K8sSecError
 from .profile import load_profile
-from .settings import DEFAULT_K8S_VERSION, PROVIDERS, Settings
+from .settings import DEFAULT_K8S_VERSION, PROVIDERS, SUITES, Settings
 from .waivers import load_waivers
 from .waivers import today as waiver_day
 
@@ -39,6 +40,12 @@ OPTIONS: list[tuple[str, dict]] = [
                                       help="also fail the run on a waiver whose cases pass now (it should be removed)")),
     ("--k8s-sec-baseline", dict(metavar="REPORT_JSON", help="compare with an earlier run's k8s-sec-report.json; "
                                 "a case that passed there and does not now fails the run")),
+    ("--k8s-sec-claims", dict(metavar="FILE", help="YAML claims about your own namespaces, policies and identities, "
+                              "each with an ID of yours that counts in the verdict (schema: pytest_k8ssec/schemas)")),
+    ("--k8s-sec-suite", dict(choices=SUITES, help="builtin: run the built-in suite beside your tests and claims; "
+                             "none: only yours (default: builtin when no test paths are given)")),
+    ("--k8s-sec-allow-probe-pods", dict(action="store_true", default=None,
+                                        help="allow probe pods in your own namespaces for the claims file's reachability claims")),
     ("--k8s-sec-cleanup", dict(action="store_true", default=None, help="only remove what earlier killed runs left on the cluster, then exit")),
     ("--k8s-sec-kind-image", dict(metavar="IMAGE", help="kind node image (default: pinned per Kubernetes version)")),
     ("--k8s-sec-kind-workers", dict(metavar="N", type=int, help="kind worker nodes (default 1)")),
@@ -92,7 +99,13 @@ def read_settings(config: pytest.Config) -> Settings:
         waivers=path("--k8s-sec-waivers"),
         strict_waivers=bool(_option(config, "--k8s-sec-strict-waivers")),
         baseline=path("--k8s-sec-baseline"),
+        claims=path("--k8s-sec-claims"),
+        suite=_option(config, "--k8s-sec-suite") or None,
+        allow_probe_pods=bool(_option(config, "--k8s-sec-allow-probe-pods")),
     )
+
+
+CLAIMS_MODULE = "test_claims.py"  # the claims file's cases, in the suite
 
 
 def suite_dir() -> Path:
@@ -145,8 +158,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         settings = read_settings(config)
+        claims = load_claims(settings.claims)
+    except K8sSecError as exc:  # bad claims: one line, exit 3, nothing created
+        pytest.exit(f"k8s-sec: {exc}", returncode=fixtures.EXIT_CLUSTER)
+    try:
         profile = load_profile(settings.profile)
-        selection = parse_selection(settings.behaviours)
+        selection = parse_selection(settings.behaviours, {**BEHAVIOURS, **(claims.behaviours if claims else {})})
         waivers, today = load_waivers(settings.waivers), waiver_day()
         baseline = load_report(settings.baseline) if settings.baseline else None
         if settings.report_dir:
@@ -156,11 +173,31 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import report
 
     _cleanup_on_sigterm(config)
-    session = fixtures.K8sSecSession(settings, profile, selection, waivers=waivers, today=today, baseline=baseline)
+    given = config.args_source == pytest.Config.ArgsSource.ARGS
+    builtin = settings.suite == "builtin" or (settings.suite is None and not given)
+    if not (builtin or given or claims):
+        pytest.exit("k8s-sec: --k8s-sec-suite=none runs only your own tests and claims: give test paths or "
+                    "--k8s-sec-claims", returncode=fixtures.EXIT_CLUSTER)
+    session = fixtures.K8sSecSession(settings, profile, selection, waivers=waivers, today=today, baseline=baseline,
+                                     claims=claims, builtin=builtin)
     config.stash[fixtures.SESSION_KEY] = session
     config.pluginmanager.register(report.ReportPlugin(session), "k8ssec-report")
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args = [str(suite_dir())]
+    paths = config.args if given else []
+    if builtin:
+        paths = [*paths, str(suite_dir())]
+    elif claims and claims.claims:
+        paths = [*paths, str(suite_dir() / CLAIMS_MODULE)]
+    config.args = paths
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The claims file's cases are collected only when a claims file gives some."""
+    from . import fixtures
+
+    if collection_path.name != CLAIMS_MODULE or collection_path.parent != suite_dir():
+        return None
+    session = config.stash.get(fixtures.SESSION_KEY, None)
+    return None if session and session.claims and session.claims.claims else True
 
 
 def _cleanup_on_sigterm(config: pytest.Config) -> None:
@@ -188,8 +225,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     session = config.stash.get(fixtures.SESSION_KEY, None)
     if session is None:
         return
-    wanted = (session.selection or set(BEHAVIOURS)) - set(session.profile.not_applicable)
+    wanted = (session.selection or set(session.catalogue)) - set(session.profile.not_applicable)
     keep, drop = [], []
+    undeclared = sorted({f"{m.args[0]} ({item.nodeid})" for item in items
+                         for m in [item.get_closest_marker("behaviour")] if m and m.args[0] not in session.catalogue})
+    if undeclared:
+        pytest.exit(f"k8s-sec: behaviour {undeclared[0]} is not declared: declare your own IDs under `behaviours:` "
+                    "in the claims file (--k8s-sec-claims)", returncode=fixtures.EXIT_CLUSTER)
     for item in items:
         marker = item.get_closest_marker("behaviour")
         chosen = marker.args[0] in wanted if marker else session.selection is None  # unmarked tests: only without a selection

@@ -151,7 +151,7 @@ def _short_lines(certification: dict[str, Any]) -> list[str]:
 def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[str, Any]], controls: dict | None,
                     claims: dict[str, Any]) -> dict[str, Any]:
     own = sorted((c for c in cases if c["behaviour"] == behaviour), key=lambda c: c["case"])
-    return {"id": behaviour, "title": BEHAVIOURS.get(behaviour, ""), "status": verdict["status"], "why": verdict["why"],
+    return {"id": behaviour, "title": verdict.get("title") or BEHAVIOURS.get(behaviour, ""), "status": verdict["status"], "why": verdict["why"],
             "claim": claims.get("behaviours", {}).get(behaviour, ""),
             "controls": str(_mapping(controls)) if controls else "", "cases": [_case_view(c) for c in own]}
 

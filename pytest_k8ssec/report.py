@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from .baseline import SCHEMA, baseline_lines, compare, load_report, regressions
-from .behaviours import BEHAVIOURS, CLAIM_KINDS, CLAIMS
+from .behaviours import BEHAVIOURS, CLAIM_KINDS, kind_of
 from .certification import NOT_CERTIFIED, NotApplicable, certify
 from .errors import K8sSecError
-from .controls import frameworks, mappings
+from .controls import frameworks, mapping_of
 from . import __version__
 from .render import render_case_html, render_html, render_markdown
 from .sarif import sarif_log
@@ -62,7 +62,7 @@ class ReportPlugin:
             "file": path if not path.startswith("..") else str(item.path),  # within the rootdir, or absolute
             "line": (line or 0) + 1,
             "behaviour": behaviour,
-            "title": BEHAVIOURS.get(behaviour, ""),
+            "title": self.session.catalogue.get(behaviour, ""),
             "mechanism": evidence.get("mechanism", ""),
             "verdict": verdict,
             "seconds": round(report.duration, 2),  # of the deciding phase (the call, or a failed setup)
@@ -98,7 +98,8 @@ class ReportPlugin:
     @pytest.hookimpl(tryfirst=True)  # before --junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Judge the run; a run that is not certified exits non-zero even when no case failed."""
-        required = sorted(self.session.selection or BEHAVIOURS, key=list(BEHAVIOURS).index)
+        catalogue = list(self.session.catalogue)
+        required = sorted(self.session.selection or self.session.required, key=catalogue.index)
         settings = self.session.settings
         certification = certify(self.session.results, required, self.session.profile.not_applicable,
                                 settings.accept_partial, selected=self.session.selection is not None,
@@ -120,7 +121,7 @@ class ReportPlugin:
         if self.session.junit_property:
             self.session.junit_property("k8s-sec.verdict", certification.verdict)
             for b in certification.behaviours:
-                mapping, claim = mappings()[b.behaviour], data["claims"]["behaviours"][b.behaviour]
+                mapping, claim = mapping_of(b.behaviour), data["claims"]["behaviours"][b.behaviour]
                 self.session.junit_property(f"k8s-sec.{b.behaviour}", f"{b.status}; {claim} claim; "
                                             + (f"controls: {mapping}" if mapping.controls else str(mapping)))
         directory = self.session.settings.report_dir
@@ -133,6 +134,8 @@ class ReportPlugin:
     def document(self) -> dict[str, Any]:
         handle = self.session.handle
         certification = self.session.certification.document()
+        for behaviour, verdict in certification["behaviours"].items():  # titles: the JSON alone renders every format
+            verdict["title"] = self.session.catalogue.get(behaviour, "")
         return {
             "schema": SCHEMA,
             "plugin": __version__,
@@ -168,11 +171,11 @@ def _junit_family(config: pytest.Config) -> str | None:
 
 def _claims(behaviours: Any) -> dict[str, Any]:
     """Each behaviour's kind of claim (capability or posture), and what the kinds mean."""
-    return {"kinds": CLAIM_KINDS, "behaviours": {b: CLAIMS[b] for b in behaviours}}
+    return {"kinds": CLAIM_KINDS, "behaviours": {b: kind_of(b) for b in behaviours}}
 
 
 def _controls(behaviour: str) -> dict[str, Any]:
-    mapping = mappings()[behaviour]
+    mapping = mapping_of(behaviour)
     return ({"controls": [dataclasses.asdict(c) for c in mapping.controls]} if mapping.controls else {"none": mapping.none})
 
 

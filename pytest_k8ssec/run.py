@@ -95,6 +95,22 @@ class Run:
         resource = self.dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
         return resource.create(body=manifest, namespace=meta.get("namespace"))
 
+    def create_outside(self, manifest: dict[str, Any]) -> Any:
+        """Create an object in a namespace that is not the run's (a probe pod in the user's namespace).
+
+        Its controller owner is the run's control namespace, so no ReplicaSet of the user's adopts
+        it, and the garbage collector removes it with that namespace even after a killed run.
+        """
+        core = client.CoreV1Api(self.api)
+        owner = core.read_namespace(self.control_ns).metadata
+        meta = manifest.setdefault("metadata", {})
+        meta.setdefault("labels", {}).update(self.labels)
+        meta.setdefault("annotations", {})[CREATED_ANNOTATION] = _now().isoformat(timespec="seconds")
+        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Namespace", "name": owner.name, "uid": owner.uid,
+                                    "controller": True, "blockOwnerDeletion": False}]
+        resource = self.dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+        return resource.create(body=manifest, namespace=meta["namespace"])
+
     def namespace(self, base: str, labels: dict[str, str] | None = None) -> str:
         """A labelled namespace, returned once its `default` service account exists.
 
@@ -158,6 +174,16 @@ def _labelled_items(api: client.ApiClient, run_id: str | None) -> Iterator[tuple
         except (ApiException, dynamic.exceptions.ResourceNotFoundError):
             continue
         yield from ((kind, item) for item in items)
+    yield from (("Pod", pod) for pod in _pods_outside(api, selector))
+
+
+def _pods_outside(api: client.ApiClient, selector: str) -> list[Any]:
+    """The run's probe pods in namespaces that are not a run's (`Run.create_outside`)."""
+    try:
+        pods = client.CoreV1Api(api).list_pod_for_all_namespaces(label_selector=selector).items
+    except ApiException:  # an identity that may not list pods everywhere made none outside its namespaces
+        return []
+    return [p for p in pods if not p.metadata.namespace.startswith("k8ssec-")]
 
 
 def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[str]:
@@ -168,6 +194,8 @@ def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[
     for ns in core.list_namespace(label_selector=selector).items:
         # the run's pods go at once (no grace): the namespace controller then has nothing to wait for
         _ignore_missing(lambda: core.delete_collection_namespaced_pod(ns.metadata.name, grace_period_seconds=0))
+    for pod in _pods_outside(api, selector):
+        _ignore_missing(lambda: core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0))
     for api_version, kind in [*CLUSTER_KINDS, ("v1", "Namespace")]:
         try:
             resource = dyn.resources.get(api_version=api_version, kind=kind)

@@ -14,7 +14,7 @@ from typing import Any
 from . import __version__
 from .behaviours import BEHAVIOURS
 from .certification import NOT_OBSERVED, WAIVED
-from .controls import mappings
+from .controls import mapping_of
 from .render import scalar_evidence
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -31,7 +31,8 @@ def sarif_log(data: dict[str, Any]) -> dict[str, Any]:
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "pytest-k8ssec", "version": __version__, "rules": [_rule(b, claims.get(b)) for b in ids]}},
+            "tool": {"driver": {"name": "pytest-k8ssec", "version": __version__,
+                                "rules": [_rule(b, claims.get(b), behaviours[b].get("title") or BEHAVIOURS.get(b, "")) for b in ids]}},
             "invocations": [{"executionSuccessful": True}],
             "results": results,
             "properties": {"certification": data["certification"]["verdict"], "profile": data["profile"],
@@ -46,13 +47,13 @@ def _is_finding(record: dict[str, Any], behaviours: dict[str, Any]) -> bool:
     return record["verdict"] in ("fail", "error") or (record["verdict"] == "skip" and status == NOT_OBSERVED)
 
 
-def _rule(behaviour: str, claim: str | None) -> dict[str, Any]:
+def _rule(behaviour: str, claim: str | None, title: str) -> dict[str, Any]:
     """The behaviour, its kind of claim (capability or posture) as a property and a tag, and its controls."""
-    mapping = mappings()[behaviour]
+    mapping = mapping_of(behaviour)
     return {
         "id": behaviour,
-        "shortDescription": {"text": f"{behaviour}: {BEHAVIOURS[behaviour]}"},
-        "fullDescription": {"text": f"{BEHAVIOURS[behaviour]}." + (f" Claim: {claim}." if claim else "") + f" Controls: {mapping}"},
+        "shortDescription": {"text": f"{behaviour}: {title}"},
+        "fullDescription": {"text": f"{title}." + (f" Claim: {claim}." if claim else "") + f" Controls: {mapping}"},
         "defaultConfiguration": {"level": "error"},
         "properties": {"tags": ["security", "kubernetes", *([claim] if claim else []),
                                 *(f"{c.framework} {c.control.split(':')[0]}" for c in mapping.controls)],

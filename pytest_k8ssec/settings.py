@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import K8sSecError
 
 PROVIDERS = ("auto", "local", "kind", "existing")
+SUITES = ("builtin", "none")
 DEFAULT_K8S_VERSION = "v1.37.2"
 
 
@@ -40,6 +41,9 @@ class Settings:
     waivers: Path | None = None
     strict_waivers: bool = False
     baseline: Path | None = None
+    claims: Path | None = None
+    suite: str | None = None  # builtin, none, or None: builtin only when no test paths are given
+    allow_probe_pods: bool = False
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:

@@ -7,6 +7,7 @@ import pytest
 
 from pytest_k8ssec.certification import certify
 from pytest_k8ssec.controls import frameworks
+from pytest_k8ssec.fixtures import K8sSecSession
 from pytest_k8ssec.render import render_markdown
 from pytest_k8ssec.report import ReportPlugin, _claims, _controls
 from pytest_k8ssec.settings import Settings
@@ -65,14 +66,12 @@ def test_the_json_and_junit_say_each_behaviours_kind_of_claim(tmp_path):
     records = [{"case": f"test_{b}", "file": "conformance/x.py", "line": 1, "behaviour": b, "title": "", "mechanism": "",
                 "verdict": "pass", "seconds": 0.1, "evidence": {}} for b in ("RBAC-2", "PSP-3")]
     properties = {}
-    session = SimpleNamespace(selection={"RBAC-2", "PSP-3"}, settings=Settings(report_dir=tmp_path),
-                              profile=SimpleNamespace(not_applicable={}, name="p"), waivers=[], today=None,
-                              results=records, baseline=None, comparison=None, handle=None, notes=[],
-                              junit_property=properties.__setitem__)
+    session = K8sSecSession(Settings(report_dir=tmp_path), SimpleNamespace(not_applicable={}, name="p"),
+                            {"RBAC-2", "PSP-3"}, results=records, junit_property=properties.__setitem__)
     ReportPlugin(session).pytest_sessionfinish(SimpleNamespace(exitstatus=pytest.ExitCode.OK, testsfailed=0))
     data = json.loads((tmp_path / "k8s-sec-report.json").read_text())
     assert data["claims"]["behaviours"] == {"RBAC-2": "posture", "PSP-3": "capability"}
-    assert set(data["claims"]["kinds"]) == {"posture", "capability"}
+    assert set(data["claims"]["kinds"]) == {"posture", "capability", "user"}
     assert data["controls"]["behaviours"]["PSP-3"] == {"none": data["controls"]["behaviours"]["PSP-3"]["none"]}, \
         "the suite's own gate credits no control (not CIS 5.2.1)"
     assert properties["k8s-sec.verdict"] == "certified"

@@ -1,0 +1,125 @@
+"""The user's own claims (--k8s-sec-claims): one case per claim, counted under the claim's own ID.
+
+Reachability claims probe the user's real pods and Services from probe pods standing for the
+source (`claimprobe`), which needs --k8s-sec-allow-probe-pods; can-i claims ask the authorizer
+(SubjectAccessReview); admission claims ask by server-side dry run, nothing created. A failure
+names the claim, the cell or the question, and what answered: the policies in force, the
+binding that grants, the mechanism that admitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from pytest_k8ssec import admission
+from pytest_k8ssec.access import Discovery, impersonating, subject_can_i
+from pytest_k8ssec.answers import INVALID
+from pytest_k8ssec.claimprobe import Cell, ProbeLab, Target, judge, targets
+from pytest_k8ssec.claims import Admission, CanI, Claim, Reach, Source
+from pytest_k8ssec.escalation import read_rbac
+from pytest_k8ssec.fixtures import SESSION_KEY
+from pytest_k8ssec.grants import Subject as RbacSubject
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "claim" in metafunc.fixturenames:
+        claims = metafunc.config.stash[SESSION_KEY].claims
+        metafunc.parametrize("claim", [pytest.param(c, id=c.id, marks=pytest.mark.behaviour(c.id)) for c in claims.claims])
+
+
+@dataclass
+class Observed:
+    """Every reachability claim's cells and its positive control's, observed together."""
+
+    targets: dict[str, list[Target]]
+    controls: dict[str, list[Source]]
+    cells: dict[tuple[Source, Target], Cell]
+
+
+@pytest.fixture(scope="session")
+def observed(k8s_session: Any, k8s_admin: client.ApiClient, _k8s_probe_lab: ProbeLab) -> Observed:
+    """Probe pods for every source and control, created together; two rounds of every cell, in parallel."""
+    claims = k8s_session.claims.reachability
+    core = client.CoreV1Api(k8s_admin)
+    found = {c.id: targets(core, c) for c in claims}
+    controls = {c.id: _controls(c, claims) for c in claims}
+    plan: dict[Source, dict[Target, str]] = {}
+    for c in claims:
+        for source in [c.check.source, *controls[c.id]]:
+            plan.setdefault(source, {}).update({t: c.check.dns_name for t in found[c.id]})
+    _k8s_probe_lab.start(plan)
+    return Observed(found, controls, _k8s_probe_lab.observe(plan))
+
+
+def _controls(claim: Claim, claims: list[Claim]) -> list[Source]:
+    """Where a blocked claim's destination must answer from: the claim's control, or the sources of the
+    claims that say the same destination is allowed on the same port."""
+    reach: Reach = claim.check
+    if reach.allowed or reach.no_control:
+        return []
+    if reach.control:
+        return [reach.control]
+    return list(dict.fromkeys(c.check.source for c in claims if c.check.allowed and c.check.destination == reach.destination
+                              and (c.check.port, c.check.protocol) == (reach.port, reach.protocol)))
+
+
+def test_claim(claim: Claim, request: pytest.FixtureRequest, k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any],
+               k8s_run: Any) -> None:
+    """The claim holds on the cluster as it is."""
+    k8s_evidence["claim"] = claim.check.describe()
+    if isinstance(claim.check, Reach):
+        _reach(claim, request.getfixturevalue("observed"), k8s_admin, k8s_evidence)
+    elif isinstance(claim.check, CanI):
+        _can_i(claim, claim.check, k8s_admin, k8s_evidence)
+    else:
+        _admit(claim, claim.check, k8s_admin, k8s_evidence)
+
+
+def _reach(claim: Claim, observed: Observed, admin: client.ApiClient, evidence: dict[str, Any]) -> None:
+    reach: Reach = claim.check
+    found = observed.targets[claim.id]
+    sources = observed.controls[claim.id]
+    judgement = judge(f"{claim.id} ({claim.title})", reach, [observed.cells[(reach.source, t)] for t in found],
+                      [observed.cells[(s, t)] for s in sources for t in found], sources, admin)
+    evidence.update(judgement.evidence)
+    if judgement.verdict == "fail":
+        pytest.fail(judgement.message)
+    if judgement.verdict == "not observed":
+        pytest.skip(judgement.message)
+
+
+def _can_i(claim: Claim, can: CanI, admin: client.ApiClient, evidence: dict[str, Any]) -> None:
+    base, _, sub = can.resource.partition("/")
+    q = Discovery(admin).question(can.verb, base, sub, can.namespace or None)
+    subject = can.subject
+    yes = subject_can_i(admin, q, subject.user, list(subject.groups))
+    evidence["mechanism"] = "SubjectAccessReview"
+    evidence["answer"] = f"{subject} {q.label} in {can.namespace or 'the cluster'}: {'yes' if yes else 'no'}"
+    if yes == can.allowed:
+        return
+    if yes:
+        grants = read_rbac(admin).grants(q, RbacSubject(subject.user, subject.groups))
+        why = "; ".join(map(str, grants)) or "no RBAC binding: another authorizer answered yes"
+        pytest.fail(f"{claim.id}: {subject} may {q.label} in {can.namespace or 'the cluster'}: {why}")
+    pytest.fail(f"{claim.id}: {subject} may not {q.label} in {can.namespace or 'the cluster'} (the claim says yes): "
+                "no binding grants it")
+
+
+def _admit(claim: Claim, adm: Admission, admin: client.ApiClient, evidence: dict[str, Any]) -> None:
+    api = impersonating(admin, adm.subject.user, list(adm.subject.groups)) if adm.subject else admin
+    answer = admission.admit(client.CoreV1Api(api), adm.pod)
+    evidence["mechanism"] = answer.mechanism or "admitted by every admission mechanism in force"
+    evidence["answer"] = answer.describe()
+    if answer.refused and (answer.mechanism.startswith("RBAC") or answer.mechanism == INVALID):
+        pytest.skip(f"not observed: {answer.describe()} before admission judged the pod ({answer.message[:200]}): "
+                    "ask as a subject that may create pods there, with a valid pod")
+    if answer.admitted == adm.admitted:
+        return
+    if answer.admitted:
+        pytest.fail(f"{claim.id}: pod {adm.pod['metadata']['name']} was admitted in {adm.namespace} "
+                    f"(the claim says refused): admitted with {admission.in_force(admin, adm.namespace)}")
+    pytest.fail(f"{claim.id}: pod {adm.pod['metadata']['name']} was refused in {adm.namespace} by {answer.describe()}")
