@@ -18,7 +18,7 @@ from kubernetes import client
 from pytest_k8ssec import admission
 from pytest_k8ssec.access import Discovery, impersonating, subject_can_i
 from pytest_k8ssec.answers import INVALID
-from pytest_k8ssec.claimprobe import Cell, ProbeLab, Target, judge, targets
+from pytest_k8ssec.claimprobe import Cell, ProbeLab, Target, judge, policies_in_force, targets
 from pytest_k8ssec.claims import Admission, CanI, Claim, Reach, Source
 from pytest_k8ssec.escalation import read_rbac
 from pytest_k8ssec.fixtures import SESSION_KEY
@@ -84,7 +84,7 @@ def _reach(claim: Claim, observed: Observed, admin: client.ApiClient, evidence: 
     found = observed.targets[claim.id]
     sources = observed.controls[claim.id]
     judgement = judge(f"{claim.id} ({claim.title})", reach, [observed.cells[(reach.source, t)] for t in found],
-                      [observed.cells[(s, t)] for s in sources for t in found], sources, admin)
+                      [observed.cells[(s, t)] for s in sources for t in found], sources, policies_in_force(admin))
     evidence.update(judgement.evidence)
     if judgement.verdict == "fail":
         pytest.fail(judgement.message)

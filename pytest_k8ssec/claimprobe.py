@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -247,7 +247,7 @@ class Judgement:
 
 
 def judge(ident: str, reach: Reach, cells: list[Cell], controls: list[Cell], control_sources: list[Source],
-          api: client.ApiClient) -> Judgement:
+          policies: Callable[[Source, Target], list[str]]) -> Judgement:
     """Allowed: every cell reached in both rounds. Blocked: every cell unreached in both rounds, and each
     destination reached from a control source, unless the claim says why it has none."""
     evidence: dict[str, Any] = {"mechanism": "NetworkPolicy enforcement (probe pods with the source's labels)",
@@ -271,7 +271,7 @@ def judge(ident: str, reach: Reach, cells: list[Cell], controls: list[Cell], con
     if wrong:
         return Judgement("fail", f"{ident}: " + "; ".join(
             f"{c} (expected {want.name.lower()}); policies in force: "
-            f"{', '.join(policies_in_force(api, c.source, c.target)) or 'none'}" for c in wrong), evidence)
+            f"{', '.join(policies(c.source, c.target)) or 'none'}" for c in wrong), evidence)
     return Judgement("pass", "", evidence)
 
 
@@ -284,7 +284,12 @@ def _message(exc: ApiException) -> str:
         return str(exc.body)[:200]
 
 
-def policies_in_force(api: client.ApiClient, source: Source, target: Target) -> list[str]:
+def policies_in_force(api: client.ApiClient) -> Callable[[Source, Target], list[str]]:
+    """For a failure: the NetworkPolicies selecting a cell's source (egress) or destination pod (ingress)."""
+    return lambda source, target: _policies(api, source, target)
+
+
+def _policies(api: client.ApiClient, source: Source, target: Target) -> list[str]:
     """The NetworkPolicies that select the source (egress) or the destination pod (ingress)."""
     net = client.NetworkingV1Api(api)
     found = []

@@ -341,7 +341,8 @@ class Reachability:
         plan = {s: {t: reach.dns_name for t in found} for s in [reach.source, *sources]}
         cells = self.lab.observe(plan)
         judgement = claimprobe.judge(reach.describe(), reach, [cells[(reach.source, t)] for t in found],
-                                     [cells[(s, t)] for s in sources for t in found], sources, self.admin)
+                                     [cells[(s, t)] for s in sources for t in found], sources,
+                                     claimprobe.policies_in_force(self.admin))
         self.evidence.setdefault("mechanism", judgement.evidence["mechanism"])
         self.evidence.setdefault("reach", []).append({k: v for k, v in judgement.evidence.items() if k != "mechanism"})
         return judgement

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .baseline import SCHEMA, baseline_lines, compare, load_report, regressions
-from .behaviours import BEHAVIOURS, CLAIM_KINDS, kind_of
+from .behaviours import CLAIM_KINDS, kind_of
 from .certification import NOT_CERTIFIED, NotApplicable, certify
 from .errors import K8sSecError
 from .controls import frameworks, mapping_of

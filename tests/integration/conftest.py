@@ -9,7 +9,7 @@ from pytest_k8ssec.kube import api_client
 from pytest_k8ssec.local.cluster import LocalCluster, default_run_dir
 from pytest_k8ssec.profile import load_profile
 from pytest_k8ssec.settings import DEFAULT_K8S_VERSION, cache_dir
-from pytest_k8ssec.run import Run
+from pytest_k8ssec.run import Run, labelled
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +51,20 @@ def suite(pytester, local_cluster, monkeypatch):
             extra.append(f"--k8s-sec-profile={path}")
         return pytester.runpytest_subprocess("--k8s-sec", "--k8s-sec-cluster=local", "-p", "no:cacheprovider", *extra, *args)
     return run_suite
+
+
+@pytest.fixture
+def k8s_sec(pytester, admin, local_cluster, monkeypatch):
+    """Run `pytest --k8s-sec ARGS`; check the run failed with one `k8s-sec:` line and created nothing."""
+    monkeypatch.setenv("K8SSEC_CACHE", str(local_cluster.cache))
+
+    def run(*args: str, exit_code: int | None = None):
+        before = labelled(admin, terminating=False)
+        result = pytester.runpytest_subprocess("--k8s-sec", "-p", "no:cacheprovider", *args)
+        text = "\n".join(result.outlines + result.errlines)
+        lines = [line for line in text.splitlines() if "k8s-sec:" in line]
+        assert result.ret not in (0, 5) if exit_code is None else result.ret == exit_code, text
+        assert len(lines) == 1 and "Traceback" not in text, text
+        assert labelled(admin, terminating=False) == before, "the failed run left objects behind"
+        return lines[0]
+    return run

@@ -8,32 +8,13 @@ from __future__ import annotations
 
 import datetime
 
-import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from pytest_k8ssec.pki import CertificateAuthority, cert_pem, key_pem, kubeconfig, new_key, subject
 from pytest_k8ssec.profile import default_profile_path
-from pytest_k8ssec.run import labelled
 from pytest_k8ssec.users import KeyStore, create_user
-
-
-@pytest.fixture
-def k8s_sec(pytester, admin, local_cluster, monkeypatch):
-    """Run `pytest --k8s-sec ARGS`; check the run failed with one `k8s-sec:` line and created nothing."""
-    monkeypatch.setenv("K8SSEC_CACHE", str(local_cluster.cache))
-
-    def run(*args: str):
-        before = labelled(admin, terminating=False)
-        result = pytester.runpytest_subprocess("--k8s-sec", "-p", "no:cacheprovider", *args)
-        text = "\n".join(result.outlines + result.errlines)
-        lines = [line for line in text.splitlines() if "k8s-sec:" in line]
-        assert result.ret not in (0, 5), text
-        assert len(lines) == 1 and "Traceback" not in text, text
-        assert labelled(admin, terminating=False) == before, "the failed run left objects behind"
-        return lines[0]
-    return run
 
 
 def existing(path) -> tuple[str, str]:
