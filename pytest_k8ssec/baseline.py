@@ -54,7 +54,7 @@ def load_report(path: Path) -> dict[str, Any]:
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The changes from `old` to `new` report documents, and what could not be compared."""
-    required = set(old["certification"]["behaviours"]) & set(new["certification"]["behaviours"])
+    required = set(old["certification"]["behaviours"]) & set(new["certification"]["behaviours"]) | {""}  # "": unmarked
     before = {r["case"]: r for r in old["cases"] if r["behaviour"] in required}
     after = {r["case"]: r for r in new["cases"] if r["behaviour"] in required}
     changes = [c for case in sorted(before.keys() | after.keys(), key=lambda c: (_behaviour(c, before, after), c))

@@ -82,6 +82,9 @@ class Certification:
             scope = (" for the selected behaviours only: " + ", ".join(b.behaviour for b in self.behaviours)
                      if self.selected else "")
             return [f"CERTIFIED: every required behaviour was observed ({tally}){scope}", *waived, *notes]
+        if not self.behaviours:
+            return ["NOT CERTIFIED: no behaviour was required: mark your tests with IDs declared in a claims file "
+                    "(--k8s-sec-claims), or run the built-in suite (--k8s-sec-suite=builtin)"]
         short = self.failed + self.not_observed
         named = [b.behaviour for b in short] + (["waivers"] if self.waiver_problems else [])
         if self.nothing_observed:

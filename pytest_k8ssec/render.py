@@ -42,7 +42,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     for r in sorted(data["cases"], key=lambda r: (r["behaviour"], r["case"])):
         detail = r.get("failure") or r.get("reason") or "; ".join(f"{k}: {v}" for k, v in scalar_evidence(r))
         detail = detail.replace("|", "\\|").replace("\n", " ")[:300]
-        lines.append(f"| {r['behaviour']} | `{r['case']}` | {r['mechanism']} | **{r['verdict']}** | {detail} |")
+        lines.append(f"| {r['behaviour'] or '(unmarked)'} | `{r['case']}` | {r['mechanism']} | **{r['verdict']}** | {detail} |")
     controls = data.get("controls")
     claims = _claims(data)
     if controls:
@@ -110,8 +110,8 @@ def render_html(data: dict[str, Any]) -> str:
             "head": baseline_lines(comparison)[0].capitalize(), "not_compared": comparison["not_compared"],
             "entries": _changes(comparison)},
         claims=claims.get("kinds", {}),
-        behaviours=[_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b), claims)
-                    for b, v in certification["behaviours"].items()],
+        behaviours=[*(_behaviour_view(b, v, data["cases"], controls["behaviours"].get(b), claims)
+                      for b, v in certification["behaviours"].items()), *_unmarked_view(data["cases"], claims)],
         notes=data["notes"],
         sources="; ".join(f"{k}: {v['document']}" for k, v in controls["frameworks"].items()),
     )
@@ -154,6 +154,14 @@ def _behaviour_view(behaviour: str, verdict: dict[str, Any], cases: list[dict[st
     return {"id": behaviour, "title": verdict.get("title") or BEHAVIOURS.get(behaviour, ""), "status": verdict["status"], "why": verdict["why"],
             "claim": claims.get("behaviours", {}).get(behaviour, ""),
             "controls": str(_mapping(controls)) if controls else "", "cases": [_case_view(c) for c in own]}
+
+
+def _unmarked_view(cases: list[dict[str, Any]], claims: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cases without a behaviour ID, shown after the behaviours; they count in no verdict."""
+    if not any(c["behaviour"] == "" for c in cases):
+        return []
+    view = _behaviour_view("", {"status": "not counted", "why": "tests without a behaviour ID"}, cases, None, claims)
+    return [{**view, "id": "unmarked", "title": "tests without a behaviour ID: reported, not counted in the verdict"}]
 
 
 def _case_view(record: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from .render import render_case_html, render_html, render_markdown
 from .sarif import sarif_log
 
 EVIDENCE_KEY = pytest.StashKey[dict]()
+UNMARKED = ""  # the behaviour of a case without a behaviour marker
 
 
 def verdict_of(report: pytest.TestReport, not_applicable: bool = False) -> str | None:
@@ -51,9 +52,9 @@ class ReportPlugin:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
         marker = item.get_closest_marker("behaviour")
-        behaviour = marker.args[0] if marker else None
+        behaviour = marker.args[0] if marker else UNMARKED  # reported, never counted in the verdict
         verdict = verdict_of(report, bool(call.excinfo and call.excinfo.errisinstance(NotApplicable)))
-        if verdict is None or behaviour is None:
+        if verdict is None:
             return
         evidence = item.stash.get(EVIDENCE_KEY, {})
         path, line, _ = item.location

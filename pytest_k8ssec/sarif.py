@@ -21,7 +21,9 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def sarif_log(data: dict[str, Any]) -> dict[str, Any]:
-    behaviours = data["certification"]["behaviours"]
+    behaviours = dict(data["certification"]["behaviours"])
+    if any(r["behaviour"] == "" and r["verdict"] in ("fail", "error") for r in data["cases"]):
+        behaviours[""] = {"status": "not counted", "why": "", "title": "a test without a behaviour ID"}
     ids = list(behaviours)
     results = [_result(record, behaviours[record["behaviour"]], ids.index(record["behaviour"]))
                for record in data["cases"] if record["behaviour"] in behaviours and _is_finding(record, behaviours)]
@@ -51,7 +53,7 @@ def _rule(behaviour: str, claim: str | None, title: str) -> dict[str, Any]:
     """The behaviour, its kind of claim (capability or posture) as a property and a tag, and its controls."""
     mapping = mapping_of(behaviour)
     return {
-        "id": behaviour,
+        "id": behaviour or "unmarked",
         "shortDescription": {"text": f"{behaviour}: {title}"},
         "fullDescription": {"text": f"{title}." + (f" Claim: {claim}." if claim else "") + f" Controls: {mapping}"},
         "defaultConfiguration": {"level": "error"},
@@ -67,7 +69,7 @@ def _result(record: dict[str, Any], behaviour: dict[str, Any], index: int) -> di
     text = (f"{record['case']}: not observed: {record.get('reason', '')}" if skipped else
             f"{record['case']} {record['verdict']}ed: {record.get('failure', '')}")
     result: dict[str, Any] = {
-        "ruleId": record["behaviour"],
+        "ruleId": record["behaviour"] or "unmarked",
         "ruleIndex": index,
         "level": "warning" if skipped else "error",
         "message": {"text": "\n".join([text, *([f"Mechanism: {record['mechanism']}"] if record["mechanism"] else []),

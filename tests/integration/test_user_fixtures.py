@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def test_a_users_own_tests_use_the_public_fixtures(suite, pytester):
     pytester.makepyfile(test_mine="""
@@ -17,6 +19,14 @@ def test_a_users_own_tests_use_the_public_fixtures(suite, pytester):
             answer = k8s_admit(pod)
             assert not answer.admitted and answer.mechanism == "Pod Security admission", answer
     """)
-    result = suite("test_mine.py", "-v")
+    result = suite("test_mine.py", "-v", "--k8s-sec-report=report")
     result.stdout.fnmatch_lines(["*test_ci_may_not_read_secrets_in_prod PASSED*",
                                  "*test_a_privileged_pod_is_refused_where_restricted_is_enforced PASSED*"])
+    # unmarked: in the report with their evidence, counted in no verdict (none is required: nothing observed)
+    data = json.loads((pytester.path / "report/k8s-sec-report.json").read_text())
+    assert {(c["case"], c["behaviour"], c["verdict"]) for c in data["cases"]} == {
+        ("test_ci_may_not_read_secrets_in_prod", "", "pass"),
+        ("test_a_privileged_pod_is_refused_where_restricted_is_enforced", "", "pass")}
+    result.stdout.fnmatch_lines(["*NOT CERTIFIED: no behaviour was required: mark your tests with IDs declared*"])
+    assert "| (unmarked) | `test_ci_may_not_read_secrets_in_prod` | SubjectAccessReview | **pass** |" in \
+        (pytester.path / "report/k8s-sec-report.md").read_text()

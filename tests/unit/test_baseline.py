@@ -115,3 +115,11 @@ def test_a_bad_baseline_is_one_line_saying_what_to_pass(tmp_path, content, messa
         path.write_text(content)
     with pytest.raises(K8sSecError, match=message):
         load_report(path)
+
+
+def test_an_unmarked_case_and_a_users_claim_are_compared_too():
+    old = _report([_case("test_mine.py::test_helper", ""), _case("test_claim[SHOP-3]", "SHOP-3")],
+                  behaviours=("SHOP-3",))
+    new = _report([_case("test_mine.py::test_helper", "", "fail"), _case("test_claim[SHOP-3]", "SHOP-3", "fail")],
+                  behaviours=("SHOP-3",))
+    assert _kinds(compare(old, new)) == [("regressed", "test_claim[SHOP-3]"), ("regressed", "test_mine.py::test_helper")]

@@ -101,3 +101,12 @@ def test_node_endpoints_are_a_table_in_the_page_and_the_markdown_wrong_rows_firs
     page = render_html(document)
     assert '<tr class="mismatch"><td>GET http://10.0.0.2:10255/pods</td>' in page
     assert render_case_html(document["cases"][-1]).count("<tr") == 3
+
+
+def test_an_unmarked_case_is_in_the_markdown_and_the_page_and_counts_in_no_verdict():
+    data = _document()
+    data["cases"].append({"case": "test_mine.py::test_helper", "file": "test_mine.py", "line": 3, "behaviour": "",
+                          "mechanism": "", "verdict": "fail", "evidence": {}, "failure": "boom"})
+    assert "| (unmarked) | `test_mine.py::test_helper` |  | **fail** | boom |" in render_markdown(data)
+    page = render_html(data)
+    assert "tests without a behaviour ID: reported, not counted in the verdict" in page and "test_helper" in page

@@ -85,3 +85,22 @@ def test_a_failed_node1_case_is_a_finding_under_its_kubelet_controls(sarif_schem
     for control in ("CIS 4.2.1", "CIS 4.2.2", "CIS 4.2.4", "NSA Network separation and hardening: Control plane hardening"):
         assert control in rule["fullDescription"]["text"], rule["fullDescription"]["text"]
     assert run["results"][0]["level"] == "error" and "observed HTTP 200" in run["results"][0]["message"]["text"]
+
+
+def test_a_users_own_claims_and_unmarked_tests_are_rules_and_findings_too(sarif_schema):
+    data = _document()
+    data["cases"] += [
+        {"case": "test_claims.py::test_claim[SHOP-3]", "file": "conformance/test_claims.py", "line": 70,
+         "behaviour": "SHOP-3", "mechanism": "NetworkPolicy", "verdict": "fail", "evidence": {}, "failure": "reached"},
+        {"case": "test_mine.py::test_helper", "file": "test_mine.py", "line": 3, "behaviour": "",
+         "mechanism": "", "verdict": "fail", "evidence": {}, "failure": "boom"},
+    ]
+    certification = certify(data["cases"], ["RBAC-1", "SHOP-3"], {})
+    data["certification"] = certification.document()
+    data["certification"]["behaviours"]["SHOP-3"]["title"] = "the frontend cannot reach the db"
+    log = sarif_log(data)
+    jsonschema.validate(log, sarif_schema)
+    rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["SHOP-3"]["shortDescription"]["text"] == "SHOP-3: the frontend cannot reach the db"
+    assert "the user's own claim" in rules["SHOP-3"]["fullDescription"]["text"]
+    assert {r["ruleId"] for r in log["runs"][0]["results"]} == {"SHOP-3", "unmarked"}
