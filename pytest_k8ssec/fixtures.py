@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -319,6 +320,22 @@ def k8s_can_i(k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any]) -> Call
         k8s_evidence.setdefault("mechanism", "SubjectAccessReview")
         return allowed
     return can_i
+
+
+@pytest.fixture
+def k8s_make_user(k8s_run: Run, k8s_admin: client.ApiClient, k8s_cluster: ClusterHandle, k8s_keys: KeyStore,
+                  k8s_rights: Rights) -> Callable[..., client.ApiClient]:
+    """A user factory: `k8s_make_user("ci", groups=["ci"])` returns a kubernetes ApiClient acting as that user by
+    impersonation; `certificate=True` makes a real user from a client certificate (a CSR signed by the cluster, its
+    key 0600 in a private directory deleted at the end), which needs cluster-scoped changes allowed."""
+    def make(name: str, groups: Iterable[str] = (), certificate: bool = False) -> client.ApiClient:
+        if not certificate:
+            return impersonating(k8s_admin, name, list(groups))
+        require_cluster_changes(k8s_cluster, "a certificate user (a CertificateSigningRequest)")
+        k8s_rights.require(*CERTIFICATE_USER)
+        base = "user-" + re.sub(r"[^a-z0-9-]+", "-", name.lower())
+        return create_user(k8s_run, k8s_admin, k8s_keys, name, list(groups), base).api()
+    return make
 
 
 class Reachability:

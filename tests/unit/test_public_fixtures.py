@@ -3,7 +3,7 @@
 import pytest
 
 PUBLIC = ["k8s_session", "k8s_profile", "k8s_cluster", "k8s_admin", "k8s_rights", "k8s_run", "k8s_keys", "k8s_user",
-          "k8s_evidence", "k8s_namespace", "k8s_can_i", "k8s_admit", "k8s_reach"]
+          "k8s_evidence", "k8s_namespace", "k8s_can_i", "k8s_admit", "k8s_reach", "k8s_make_user"]
 
 
 @pytest.mark.parametrize("loaded", ["installed", "asked for"])
