@@ -163,8 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(f"k8s-sec: {exc}", returncode=fixtures.EXIT_CLUSTER)
     try:
         profile = load_profile(settings.profile)
-        selection = parse_selection(settings.behaviours, {**BEHAVIOURS, **(claims.behaviours if claims else {})})
-        waivers, today = load_waivers(settings.waivers), waiver_day()
+        catalogue = {**BEHAVIOURS, **(claims.behaviours if claims else {})}
+        selection = parse_selection(settings.behaviours, catalogue)
+        waivers, today = load_waivers(settings.waivers, catalogue), waiver_day()
         baseline = load_report(settings.baseline) if settings.baseline else None
         if settings.report_dir:
             _check_writable(settings.report_dir)

@@ -17,7 +17,7 @@ import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -56,8 +56,9 @@ def today() -> datetime.date:
         raise K8sSecError(f"K8SSEC_TODAY must be a date like 2026-12-31, not {value!r}") from None
 
 
-def load_waivers(path: Path | None) -> list[Waiver]:
-    """The waivers of a file; a malformed one is one error line naming the entry."""
+def load_waivers(path: Path | None, catalogue: Mapping[str, str] = BEHAVIOURS) -> list[Waiver]:
+    """The waivers of a file, of the run's behaviour IDs (the user's own too); a malformed one is one error line
+    naming the entry."""
     if path is None:
         return []
     try:
@@ -69,10 +70,10 @@ def load_waivers(path: Path | None) -> list[Waiver]:
     entries = data.get("waivers") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise K8sSecError(f"waivers file {path} must hold a list under `waivers:` (entries with {', '.join(FIELDS)})")
-    return [_waiver(path, i, entry) for i, entry in enumerate(entries, 1)]
+    return [_waiver(path, i, entry, catalogue) for i, entry in enumerate(entries, 1)]
 
 
-def _waiver(path: Path, number: int, entry: Any) -> Waiver:
+def _waiver(path: Path, number: int, entry: Any, catalogue: Mapping[str, str]) -> Waiver:
     where = f"waivers file {path}, entry {number}"
     if not isinstance(entry, dict):
         raise K8sSecError(f"{where}: must be a mapping with {', '.join(FIELDS)}")
@@ -91,6 +92,6 @@ def _waiver(path: Path, number: int, entry: Any) -> Waiver:
         except ValueError:
             raise K8sSecError(f"{where}: expires must be a date like 2026-12-31, not {expires!r}") from None
     ident = str(entry["id"])
-    if "::" not in ident and not ident.startswith("test_") and ident not in BEHAVIOURS:
+    if "::" not in ident and not ident.startswith("test_") and ident not in catalogue:
         raise K8sSecError(f"{where}: {ident!r} is neither a behaviour ID nor a case (test_...)")
     return Waiver(ident, str(entry["reason"]), str(entry["owner"]), expires)

@@ -113,3 +113,12 @@ def test_blocked_needs_its_positive_control_and_two_matching_rounds(cells, contr
     if verdict == "fail" and cells[0].outcome == Outcome.ALLOWED:
         assert judgement.message == ("X-1: web{app=frontend} -> data/db-0 (10.0.0.2):5432/TCP: allowed (connected) / "
                                      "allowed (connected) (expected blocked); policies in force: data/db-in (ingress)")
+
+
+def test_a_waiver_may_name_a_claim_of_the_users_own(tmp_path):
+    from pytest_k8ssec.waivers import load_waivers
+    path = tmp_path / "waivers.yaml"
+    path.write_text("waivers: [{id: SHOP-3, reason: r, owner: o, expires: 2027-01-31}]\n")
+    with pytest.raises(K8sSecError, match="neither a behaviour ID nor a case"):
+        load_waivers(path)
+    assert load_waivers(path, load_claims(SHOP / "claims.yaml").behaviours)[0].id == "SHOP-3"
