@@ -180,7 +180,7 @@ def _labelled_items(api: client.ApiClient, run_id: str | None) -> Iterator[tuple
 def _pods_outside(api: client.ApiClient, selector: str) -> list[Any]:
     """The run's probe pods in namespaces that are not a run's (`Run.create_outside`)."""
     try:
-        pods = client.CoreV1Api(api).list_pod_for_all_namespaces(label_selector=selector).items
+        pods = dynamic_client(api).resources.get(api_version="v1", kind="Pod").get(label_selector=selector).items
     except ApiException:  # an identity that may not list pods everywhere made none outside its namespaces
         return []
     return [p for p in pods if not p.metadata.namespace.startswith("k8ssec-")]

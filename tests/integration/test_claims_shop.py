@@ -16,9 +16,12 @@ import pytest
 import yaml
 from kubernetes import client, utils
 
+from pytest_k8ssec.claimprobe import ProbeLab
+from pytest_k8ssec.claims import Source
+from pytest_k8ssec.cleanup import remove_leftovers
 from pytest_k8ssec.local.images import IMAGES
 from pytest_k8ssec.local.layout import NODE_IP
-from pytest_k8ssec.run import RUN_LABEL
+from pytest_k8ssec.run import RUN_LABEL, Run, stale_runs
 from pytest_k8ssec.waits import wait_for
 
 SHOP = Path(__file__).parents[2] / "examples" / "shop"
@@ -82,6 +85,13 @@ def test_the_shops_claims_hold_and_a_wrong_policy_fails_naming_the_claim_and_cel
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*CERTIFIED: every required behaviour was observed (10 pass)*"])
     assert not probe_pods(shop), "probe pods remained in the shop's namespaces"
+
+    # without consent to probe pods, the reachability claims are not observed, and nothing is made in the shop
+    result = suite("--k8s-sec-suite=none", f"--k8s-sec-claims={claims}", "--k8s-sec-report=no-consent", "-rs")
+    assert result.ret == 1
+    no_consent = statuses(pytester.path / "no-consent/k8s-sec-report.json")
+    assert [b for b, s in no_consent.items() if s == "not observed"] == [f"SHOP-{n}" for n in range(1, 7)], no_consent
+    result.stdout.fnmatch_lines(["*reachability needs probe pods in your namespaces: pass --k8s-sec-allow-probe-pods*"])
 
     # the same claims as a pytest file with the public fixtures
     monkeypatch.setenv("K8S_DNS", json.dumps(LOCAL_DNS))
@@ -156,3 +166,27 @@ def test_a_bad_claims_file_stops_the_run_with_one_line_and_makes_nothing(shop, k
     line = k8s_sec("--k8s-sec-cluster=local", "--k8s-sec-suite=none", f"--k8s-sec-claims={path}",
                    "--k8s-sec-allow-probe-pods", exit_code=3)
     assert f"k8s-sec: claims file {path}: {problem}" in line, line
+
+
+def test_a_probe_pod_is_adopted_by_nothing_serves_nothing_and_a_killed_runs_are_collected(shop, local_cluster):
+    """A probe pod with the api's labels: the api's ReplicaSet does not adopt it, its Service sends it nothing,
+    and when its run dies without cleaning up, the next run removes it."""
+    dead = Run(shop)
+    dead.start()
+    lab = ProbeLab(dead, shop, local_cluster.handle().images)
+    lab.start([Source("shop-web", (("app", "api"),))])
+    core, name = client.CoreV1Api(shop), lab.pods[Source("shop-web", (("app", "api"),))]
+    dead._stop.set()  # killed: its heartbeat stops, nothing is removed
+    owners = core.read_namespaced_pod(name, "shop-web").metadata.owner_references
+    assert [(o.kind, o.name, o.controller) for o in owners] == [("Namespace", dead.control_ns, True)]
+    rs = client.AppsV1Api(shop).list_namespaced_replica_set("shop-web", label_selector="app=api").items[0]
+    assert rs.status.replicas == 1, "the api's ReplicaSet counted the probe pod"
+    slices = client.DiscoveryV1Api(shop).list_namespaced_endpoint_slice(
+        "shop-web", label_selector="kubernetes.io/service-name=api").items
+    ready = {e.target_ref.name for s in slices for e in s.endpoints or [] if e.conditions.ready}
+    assert ready and name not in ready, f"the api Service sends traffic to the probe pod: {ready}"
+    wait_for(f"run {dead.id} to go stale", lambda: stale_runs(shop), timeout=90, interval=1,
+             ready=lambda runs: dead.id in runs)
+    notes = remove_leftovers(shop)
+    assert f"removed the leftovers of killed run {dead.id}" in notes
+    assert not probe_pods(shop), "the killed run's probe pod remained"
