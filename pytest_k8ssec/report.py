@@ -195,18 +195,31 @@ def write_renderings(data: dict[str, Any], directory: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pytest_k8ssec.report render REPORT.json`: the Markdown, HTML and SARIF again, beside it."""
+    """`render REPORT.json`: the Markdown, HTML and SARIF again, beside it. `merge DIR... [--out DIR]`: one fleet
+    report (JSON, Markdown, HTML) from the report directories of separate runs, each named for its cluster."""
     parser = argparse.ArgumentParser(prog="python -m pytest_k8ssec.report", description=main.__doc__)
-    parser.add_argument("command", choices=["render"])
-    parser.add_argument("report", type=Path, help="a k8s-sec-report.json")
+    parser.add_argument("command", choices=["render", "merge"])
+    parser.add_argument("paths", type=Path, nargs="+", help="render: a k8s-sec-report.json; merge: report directories")
+    parser.add_argument("--out", type=Path, default=Path("k8s-sec-fleet"), help="merge: where the fleet report goes")
     args = parser.parse_args(argv)
+    if args.command == "merge":
+        from . import fleet
+
+        try:
+            document = fleet.merge(args.paths)
+        except K8sSecError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        fleet.write(document, args.out)
+        print("\n".join(fleet.summary(document)))
+        return 0 if document["verdict"] == "certified" else 1
     try:
-        data = load_report(args.report)
+        data = load_report(args.paths[0])
     except K8sSecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write_renderings(data, args.report.parent)
-    print(f"wrote k8s-sec-report.md, .html and .sarif in {args.report.parent}")
+    write_renderings(data, args.paths[0].parent)
+    print(f"wrote k8s-sec-report.md, .html and .sarif in {args.paths[0].parent}")
     return 0
 
 
