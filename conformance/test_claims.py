@@ -9,7 +9,6 @@ binding that grants, the mechanism that admitted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from kubernetes import client
 from pytest_k8ssec import admission
 from pytest_k8ssec.access import Discovery, impersonating, subject_can_i
 from pytest_k8ssec.answers import INVALID
-from pytest_k8ssec.claimprobe import Cell, ProbeLab, Target, judge, policies_in_force, targets
-from pytest_k8ssec.claims import Admission, CanI, Claim, Reach, Source
+from pytest_k8ssec.claimprobe import Observed, ProbeLab, observe, policies_in_force
+from pytest_k8ssec.claims import Admission, CanI, Claim, Reach
 from pytest_k8ssec.escalation import read_rbac
 from pytest_k8ssec.fixtures import SESSION_KEY
 from pytest_k8ssec.grants import Subject as RbacSubject
@@ -31,40 +30,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("claim", [pytest.param(c, id=c.id, marks=pytest.mark.behaviour(c.id)) for c in claims.claims])
 
 
-@dataclass
-class Observed:
-    """Every reachability claim's cells and its positive control's, observed together."""
-
-    targets: dict[str, list[Target]]
-    controls: dict[str, list[Source]]
-    cells: dict[tuple[Source, Target], Cell]
-
-
 @pytest.fixture(scope="session")
 def observed(k8s_session: Any, k8s_admin: client.ApiClient, _k8s_probe_lab: ProbeLab) -> Observed:
-    """Probe pods for every source and control, created together; two rounds of every cell, in parallel."""
-    claims = k8s_session.claims.reachability
-    core = client.CoreV1Api(k8s_admin)
-    found = {c.id: targets(core, c) for c in claims}
-    controls = {c.id: _controls(c, claims) for c in claims}
-    plan: dict[Source, dict[Target, str]] = {}
-    for c in claims:
-        for source in [c.check.source, *controls[c.id]]:
-            plan.setdefault(source, {}).update({t: c.check.dns_name for t in found[c.id]})
-    _k8s_probe_lab.start(plan)
-    return Observed(found, controls, _k8s_probe_lab.observe(plan))
-
-
-def _controls(claim: Claim, claims: list[Claim]) -> list[Source]:
-    """Where a blocked claim's destination must answer from: the claim's control, or the sources of the
-    claims that say the same destination is allowed on the same port."""
-    reach: Reach = claim.check
-    if reach.allowed or reach.no_control:
-        return []
-    if reach.control:
-        return [reach.control]
-    return list(dict.fromkeys(c.check.source for c in claims if c.check.allowed and c.check.destination == reach.destination
-                              and (c.check.port, c.check.protocol) == (reach.port, reach.protocol)))
+    """Every reachability claim of the file and its positive control, observed together."""
+    return observe(_k8s_probe_lab, client.CoreV1Api(k8s_admin), k8s_session.claims.reachability)
 
 
 def test_claim(claim: Claim, request: pytest.FixtureRequest, k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any],
@@ -80,16 +49,9 @@ def test_claim(claim: Claim, request: pytest.FixtureRequest, k8s_admin: client.A
 
 
 def _reach(claim: Claim, observed: Observed, admin: client.ApiClient, evidence: dict[str, Any]) -> None:
-    reach: Reach = claim.check
-    found = observed.targets[claim.id]
-    sources = observed.controls[claim.id]
-    judgement = judge(f"{claim.id} ({claim.title})", reach, [observed.cells[(reach.source, t)] for t in found],
-                      [observed.cells[(s, t)] for s in sources for t in found], sources, policies_in_force(admin))
+    judgement = observed.judge(claim, f"{claim.id} ({claim.title})", policies_in_force(admin))
     evidence.update(judgement.evidence)
-    if judgement.verdict == "fail":
-        pytest.fail(judgement.message)
-    if judgement.verdict == "not observed":
-        pytest.skip(judgement.message)
+    judgement.settle()
 
 
 def _can_i(claim: Claim, can: CanI, admin: client.ApiClient, evidence: dict[str, Any]) -> None:

@@ -56,6 +56,14 @@ def attribute(status: int, message: str) -> tuple[str, str]:
     return f"{UNKNOWN} (HTTP {status})", ""
 
 
+def status_message(exc: ApiException) -> str:
+    """The message of the Status the API server refused a request with (its body as text when it sent none)."""
+    try:
+        return json.loads(exc.body).get("message", exc.body)
+    except (TypeError, ValueError):
+        return str(exc.body)
+
+
 def ask(request: Callable[[], Any]) -> Answer:
     """Send a dry-run request; a refusal (400, 403, 422) becomes an attributed Answer, anything else raises."""
     try:
@@ -64,10 +72,7 @@ def ask(request: Callable[[], Any]) -> Answer:
     except ApiException as exc:
         if exc.status not in (400, 403, 422):
             raise
-        try:
-            message = json.loads(exc.body).get("message", exc.body)
-        except (TypeError, ValueError):
-            message = str(exc.body)
+        message = status_message(exc)
         mechanism, policy = attribute(exc.status, message)
         return Answer(False, message, mechanism, policy)
 

@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from .answers import status_message
 from .claims import CanI, Claim, Claims, Destination, Reach, Source, Subject
 from .errors import K8sSecError
 from .handle import Images
@@ -25,7 +27,7 @@ from .netpol.model import selector_matches
 from .netpol.probe import REFUSED, TIMED_OUT, result_lines
 from .netpol.truthtable import Outcome
 from .pods import exec_in, non_root_pod
-from .run import Run
+from .run import RUN_LABEL, Run
 from .waits import wait_for
 
 TIMEOUT_S = 3
@@ -124,7 +126,7 @@ def targets(core: client.CoreV1Api, claim: Claim, fail: Any = None) -> list[Targ
 
 def _pods(core: client.CoreV1Api, namespace: str, labels: dict[str, str]) -> list[Any]:
     return [p for p in core.list_namespaced_pod(namespace, label_selector=_selector(labels)).items
-            if "k8ssec.io/run" not in (p.metadata.labels or {})]
+            if RUN_LABEL not in (p.metadata.labels or {})]
 
 
 def _selector(labels: dict[str, str]) -> str:
@@ -198,7 +200,7 @@ class ProbeLab:
                 self.run.create_outside(manifest)
             except ApiException as exc:
                 raise K8sSecError(f"a probe pod for {source} was refused ({exc.status} {exc.reason}): "
-                                  f"{_message(exc)}") from None
+                                  f"{status_message(exc)[:200]}") from None
             self.pods[source] = name
 
         def running() -> list[str]:
@@ -245,6 +247,52 @@ class Judgement:
     message: str
     evidence: dict[str, Any]
 
+    def settle(self) -> None:
+        """End the pytest case as the verdict says: failed, skipped as not observed, or passing on."""
+        if self.verdict == "fail":
+            pytest.fail(self.message)
+        if self.verdict == "not observed":
+            pytest.skip(self.message)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Reachability claims' cells and their positive controls', observed together."""
+
+    targets: dict[str, list[Target]]
+    controls: dict[str, list[Source]]
+    cells: dict[tuple[Source, Target], Cell]
+
+    def judge(self, claim: Claim, ident: str, policies: Callable[[Source, Target], list[str]]) -> Judgement:
+        reach: Reach = claim.check
+        found, sources = self.targets[claim.id], self.controls[claim.id]
+        return judge(ident, reach, [self.cells[(reach.source, t)] for t in found],
+                     [self.cells[(s, t)] for s in sources for t in found], sources, policies)
+
+
+def observe(lab: ProbeLab, core: client.CoreV1Api, claims: list[Claim]) -> Observed:
+    """Probe pods for every source and control, created together; two rounds of every cell, in parallel."""
+    found = {c.id: targets(core, c) for c in claims}
+    controls = {c.id: control_sources(c, claims) for c in claims}
+    plan: dict[Source, dict[Target, str]] = {}
+    for c in claims:
+        for source in [c.check.source, *controls[c.id]]:
+            plan.setdefault(source, {}).update({t: c.check.dns_name for t in found[c.id]})
+    lab.start(plan)
+    return Observed(found, controls, lab.observe(plan))
+
+
+def control_sources(claim: Claim, claims: list[Claim]) -> list[Source]:
+    """Where a blocked claim's destination must answer from: the claim's control, or the sources of the
+    claims that say the same destination is allowed on the same port."""
+    reach: Reach = claim.check
+    if reach.allowed or reach.no_control:
+        return []
+    if reach.control:
+        return [reach.control]
+    return list(dict.fromkeys(c.check.source for c in claims if c.check.allowed and c.check.destination == reach.destination
+                              and (c.check.port, c.check.protocol) == (reach.port, reach.protocol)))
+
 
 def judge(ident: str, reach: Reach, cells: list[Cell], controls: list[Cell], control_sources: list[Source],
           policies: Callable[[Source, Target], list[str]]) -> Judgement:
@@ -273,15 +321,6 @@ def judge(ident: str, reach: Reach, cells: list[Cell], controls: list[Cell], con
             f"{c} (expected {want.name.lower()}); policies in force: "
             f"{', '.join(policies(c.source, c.target)) or 'none'}" for c in wrong), evidence)
     return Judgement("pass", "", evidence)
-
-
-def _message(exc: ApiException) -> str:
-    import json
-
-    try:
-        return json.loads(exc.body).get("message", "")
-    except (TypeError, ValueError):
-        return str(exc.body)[:200]
 
 
 def policies_in_force(api: client.ApiClient) -> Callable[[Source, Target], list[str]]:

@@ -3,7 +3,7 @@
 Validated against the published JSON Schema (`schemas/claims.schema.json`), then turned into
 typed claims. Each claim has an ID of the user's, which counts in the verdict like a built-in
 behaviour. What the schema cannot know (the namespaces, pods and Services a claim names) is
-checked on the cluster before the run creates anything (`claimcheck`).
+checked on the cluster before the run creates anything (`claimprobe.check`).
 """
 
 from __future__ import annotations
@@ -157,6 +157,11 @@ class Claims:
     @property
     def reachability(self) -> list[Claim]:
         return [c for c in self.claims if isinstance(c.check, Reach)]
+
+
+def catalogue(claims: Claims | None) -> dict[str, str]:
+    """Every behaviour ID of a run with its title: the built-in ones, then the user's own."""
+    return {**BEHAVIOURS, **(claims.behaviours if claims else {})}
 
 
 def load_claims(path: Path | None) -> Claims | None:

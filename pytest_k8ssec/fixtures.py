@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from .access import Discovery, await_grant, impersonating, subject_can_i
 from .answers import Answer
 from .behaviours import BEHAVIOURS
 from .certification import Certification
-from .claims import Claims, reach_claim
+from .claims import Claims, catalogue, reach_claim
 from . import admission, claimprobe, progress, rbac
 from .cleanup import remove_leftovers
 from .handle import ClusterHandle
@@ -64,10 +65,10 @@ class K8sSecSession:
     claims: Claims | None = None                 # the user's claims file (--k8s-sec-claims)
     builtin: bool = True                         # the built-in suite runs, and its behaviours are required
 
-    @property
+    @functools.cached_property
     def catalogue(self) -> dict[str, str]:
         """Every behaviour ID of this run with its title: the built-in ones, then the user's own."""
-        return {**BEHAVIOURS, **(self.claims.behaviours if self.claims else {})}
+        return catalogue(self.claims)
 
     @property
     def required(self) -> list[str]:
@@ -351,36 +352,22 @@ class Reachability:
         if control is not None:
             spec["control"] = {"none": control} if isinstance(control, str) else {"from": control}
         claim = reach_claim(self.case, spec)
-        reach = claim.check
-        found = claimprobe.targets(client.CoreV1Api(self.admin), claim)
-        sources = [reach.control] if reach.control else []
-        self.lab.start([reach.source, *sources])
-        plan = {s: {t: reach.dns_name for t in found} for s in [reach.source, *sources]}
-        cells = self.lab.observe(plan)
-        judgement = claimprobe.judge(reach.describe(), reach, [cells[(reach.source, t)] for t in found],
-                                     [cells[(s, t)] for s in sources for t in found], sources,
-                                     claimprobe.policies_in_force(self.admin))
+        observed = claimprobe.observe(self.lab, client.CoreV1Api(self.admin), [claim])
+        judgement = observed.judge(claim, claim.check.describe(), claimprobe.policies_in_force(self.admin))
         self.evidence.setdefault("mechanism", judgement.evidence["mechanism"])
         self.evidence.setdefault("reach", []).append({k: v for k, v in judgement.evidence.items() if k != "mechanism"})
         return judgement
 
     def assert_allowed(self, source: dict[str, Any], destination: dict[str, Any], port: int, protocol: str = "TCP") -> None:
         """Fail unless every destination address answers the source in both rounds."""
-        self._settle(self.check(source, destination, port, protocol, True))
+        self.check(source, destination, port, protocol, True).settle()
 
     def assert_blocked(self, source: dict[str, Any], destination: dict[str, Any], port: int, protocol: str = "TCP",
                        control: dict[str, Any] | str | None = None) -> None:
         """Fail unless no destination address answers the source; `control` is a source the destination must
         answer (the positive control), or a string saying why there is none: without a control answering, the
         case is skipped as not observed."""
-        self._settle(self.check(source, destination, port, protocol, False, control))
-
-    @staticmethod
-    def _settle(judgement: claimprobe.Judgement) -> None:
-        if judgement.verdict == "fail":
-            pytest.fail(judgement.message)
-        if judgement.verdict == "not observed":
-            pytest.skip(judgement.message)
+        self.check(source, destination, port, protocol, False, control).settle()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from .baseline import load_report
-from .behaviours import BEHAVIOURS, parse_selection
-from .claims import load_claims
+from .behaviours import parse_selection
+from .claims import catalogue, load_claims
 from .errors import K8sSecError
 from .profile import load_profile
 from .settings import DEFAULT_K8S_VERSION, PROVIDERS, SUITES, Settings
@@ -163,9 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(f"k8s-sec: {exc}", returncode=fixtures.EXIT_CLUSTER)
     try:
         profile = load_profile(settings.profile)
-        catalogue = {**BEHAVIOURS, **(claims.behaviours if claims else {})}
-        selection = parse_selection(settings.behaviours, catalogue)
-        waivers, today = load_waivers(settings.waivers, catalogue), waiver_day()
+        known = catalogue(claims)
+        selection = parse_selection(settings.behaviours, known)
+        waivers, today = load_waivers(settings.waivers, known), waiver_day()
         baseline = load_report(settings.baseline) if settings.baseline else None
         if settings.report_dir:
             _check_writable(settings.report_dir)

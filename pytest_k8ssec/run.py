@@ -43,9 +43,12 @@ CLUSTER_KINDS = [
 ]
 
 
+NAME_PREFIX = "k8ssec-"  # every run's names, and so its namespaces, start with it
+
+
 def run_prefix(run_id: str) -> str:
     """What every name a run gives starts with; its namespaces are found by it."""
-    return f"k8ssec-{run_id}-"
+    return f"{NAME_PREFIX}{run_id}-"
 
 
 def control_namespace(run_id: str) -> str:
@@ -183,7 +186,7 @@ def _pods_outside(api: client.ApiClient, selector: str) -> list[Any]:
         pods = dynamic_client(api).resources.get(api_version="v1", kind="Pod").get(label_selector=selector).items
     except ApiException:  # an identity that may not list pods everywhere made none outside its namespaces
         return []
-    return [p for p in pods if not p.metadata.namespace.startswith("k8ssec-")]
+    return [p for p in pods if not p.metadata.namespace.startswith(NAME_PREFIX)]
 
 
 def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[str]:
