@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pytest_k8ssec.baseline import load_report
-from pytest_k8ssec.report import write_renderings
+from pytest_k8ssec.document import write_renderings
 
 
 def screenshot(page: Path, png: Path) -> None:

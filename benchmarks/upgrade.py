@@ -17,6 +17,7 @@ import time
 
 from pytest_k8ssec.local import health
 from pytest_k8ssec.local.cluster import LocalCluster, default_run_dir
+from pytest_k8ssec.local.upgrade import upgrade
 from pytest_k8ssec.profile import load_profile
 from pytest_k8ssec.settings import DEFAULT_K8S_VERSION, cache_dir
 
@@ -51,7 +52,7 @@ def main() -> None:
     watcher.start()
     t0 = time.monotonic()
     try:
-        cluster.upgrade(args.to)
+        upgrade(cluster, args.to)
         print(f"upgrade {args.start} -> {args.to}: {time.monotonic() - t0:7.1f}s")
     finally:
         stop.set()

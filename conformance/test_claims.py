@@ -15,23 +15,23 @@ import pytest
 from kubernetes import client
 
 from pytest_k8ssec import admission
-from pytest_k8ssec.access import Discovery, impersonating, subject_can_i
+from pytest_k8ssec.access import ask_can_i
 from pytest_k8ssec.answers import INVALID
 from pytest_k8ssec.claimprobe import Observed, ProbeLab, observe, policies_in_force
 from pytest_k8ssec.claims import Admission, CanI, Claim, Reach
 from pytest_k8ssec.escalation import read_rbac
-from pytest_k8ssec.fixtures import SESSION_KEY
 from pytest_k8ssec.grants import Subject as RbacSubject
+from pytest_k8ssec.runconfig import RUN_CONFIG, RunConfig
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "claim" in metafunc.fixturenames:
-        claims = metafunc.config.stash[SESSION_KEY].claims
+        claims = metafunc.config.stash[RUN_CONFIG].claims
         metafunc.parametrize("claim", [pytest.param(c, id=c.id, marks=pytest.mark.behaviour(c.id)) for c in claims.claims])
 
 
 @pytest.fixture(scope="session")
-def observed(k8s_session: Any, k8s_admin: client.ApiClient, _k8s_probe_lab: ProbeLab) -> Observed:
+def observed(k8s_session: RunConfig, k8s_admin: client.ApiClient, _k8s_probe_lab: ProbeLab) -> Observed:
     """Every reachability claim of the file and its positive control, observed together."""
     return observe(_k8s_probe_lab, client.CoreV1Api(k8s_admin), k8s_session.claims.reachability)
 
@@ -55,10 +55,8 @@ def _reach(claim: Claim, observed: Observed, admin: client.ApiClient, evidence: 
 
 
 def _can_i(claim: Claim, can: CanI, admin: client.ApiClient, evidence: dict[str, Any]) -> None:
-    base, _, sub = can.resource.partition("/")
-    q = Discovery(admin).question(can.verb, base, sub, can.namespace or None)
     subject = can.subject
-    yes = subject_can_i(admin, q, subject.user, list(subject.groups))
+    q, yes = ask_can_i(admin, can.verb, can.resource, can.namespace or None, subject.user, subject.groups)
     evidence["mechanism"] = "SubjectAccessReview"
     evidence["answer"] = f"{subject} {q.label} in {can.namespace or 'the cluster'}: {'yes' if yes else 'no'}"
     if yes == can.allowed:
@@ -72,8 +70,8 @@ def _can_i(claim: Claim, can: CanI, admin: client.ApiClient, evidence: dict[str,
 
 
 def _admit(claim: Claim, adm: Admission, admin: client.ApiClient, evidence: dict[str, Any]) -> None:
-    api = impersonating(admin, adm.subject.user, list(adm.subject.groups)) if adm.subject else admin
-    answer = admission.admit(client.CoreV1Api(api), adm.pod)
+    subject = adm.subject
+    answer = admission.admit_as(admin, adm.pod, subject.user if subject else None, subject.groups if subject else ())
     evidence["mechanism"] = answer.mechanism or "admitted by every admission mechanism in force"
     evidence["answer"] = answer.describe()
     if answer.refused and (answer.mechanism.startswith("RBAC") or answer.mechanism == INVALID):

@@ -97,6 +97,15 @@ def subject_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[
     return bool(client.AuthorizationV1Api(admin).create_subject_access_review(client.V1SubjectAccessReview(spec=spec)).status.allowed)
 
 
+def ask_can_i(admin: client.ApiClient, verb: str, resource: str, namespace: str | None, user: str,
+              groups: Sequence[str]) -> tuple[Question, bool]:
+    """can-i about `resource` or `resource/subresource` for any subject, resolved through discovery: the question as
+    asked and the authorizer's answer. The helpers for the user's tests and the claims file both ask here."""
+    base, _, sub = resource.partition("/")
+    q = Discovery(admin).question(verb, base, sub, namespace)
+    return q, subject_can_i(admin, q, user, list(groups))
+
+
 def review_can_i(admin: client.ApiClient, q: Question, user: str, groups: list[str]) -> bool:
     """The same answer, asked in the question's namespace (LocalSubjectAccessReview) when it has one.
 

@@ -9,13 +9,14 @@ podsecuritypolicies name in group policy, therefore means the same thing on PSP 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from . import rbac
 from .handle import Images
+from .access import impersonating
 from .answers import Answer, ask, mechanisms
 from .kube import dynamic_client
 from .pods import non_root_pod, pod, privileged_pod
@@ -83,6 +84,13 @@ def psa_labels(level: str) -> dict[str, str]:
 def admit(core: client.CoreV1Api, manifest: dict[str, Any]) -> Answer:
     """Ask admission about a pod with a server-side dry-run: admitted, or refused and by what."""
     return ask(lambda: core.create_namespaced_pod(manifest["metadata"]["namespace"], manifest, dry_run="All"))
+
+
+def admit_as(admin: client.ApiClient, manifest: dict[str, Any], user: str | None = None,
+             groups: Sequence[str] = ()) -> Answer:
+    """`admit`, asked as `user` and `groups` by impersonation when a user is given ("" for a group alone), else as
+    the run's own identity."""
+    return admit(client.CoreV1Api(impersonating(admin, user, list(groups)) if user is not None else admin), manifest)
 
 
 def admit_ephemeral(core: client.CoreV1Api, namespace: str, pod_name: str, container: dict[str, Any]) -> Answer:

@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
-import functools
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 from kubernetes import client
 
-from .access import Discovery, await_grant, impersonating, subject_can_i
+from .access import Discovery, ask_can_i, await_grant, impersonating
 from .answers import Answer
-from .behaviours import BEHAVIOURS
-from .certification import Certification
-from .claims import Claims, catalogue, reach_claim
+from .claims import reach_claim
 from . import admission, claimprobe, progress, rbac
 from .cleanup import remove_leftovers
 from .handle import ClusterHandle
@@ -33,51 +29,16 @@ from .cluster.select import open_cluster
 from .errors import K8sSecError
 from .kube import connect, server_info
 from .profile import Profile
-from .report import EVIDENCE_KEY
+from .recorder import EVIDENCE_KEY, RECORDER, Recorder
+from .report_hooks import PLUGIN_NAME as REPORT_HOOKS
+from .runconfig import RUN_CONFIG, RunConfig
 from .rights import CERTIFICATE_USER, CLUSTER_CHANGE_RIGHTS, LIST_NODES, RUN_RIGHTS, Rights, tenancy as tenancy_rights
-from .settings import Settings
 from .run import Run
 from .users import SIGNER, KeyStore, User, create_user
 from .waits import WaitTimeout
-from .waivers import Waiver
 
 log = logging.getLogger(__name__)
 EXIT_CLUSTER = 3
-
-
-@dataclass
-class K8sSecSession:
-    """What the plugin knows about this run, shared by fixtures and the report."""
-
-    settings: Settings
-    profile: Profile
-    selection: set[str] | None
-    handle: ClusterHandle | None = None
-    rights: Rights | None = None  # the identity's answers, asked once per run
-    results: list[dict[str, Any]] = field(default_factory=list)
-    certification: Certification | None = None
-    notes: list[str] = field(default_factory=list)
-    waivers: list[Waiver] = field(default_factory=list)
-    today: datetime.date | None = None  # the day waivers are judged on
-    junit_property: Callable[[str, object], None] | None = None  # pytest's record_testsuite_property
-    baseline: dict[str, Any] | None = None       # an earlier run's report (--k8s-sec-baseline)
-    comparison: dict[str, Any] | None = None     # what changed since it
-    claims: Claims | None = None                 # the user's claims file (--k8s-sec-claims)
-    builtin: bool = True                         # the built-in suite runs, and its behaviours are required
-
-    @functools.cached_property
-    def catalogue(self) -> dict[str, str]:
-        """Every behaviour ID of this run with its title: the built-in ones, then the user's own."""
-        return catalogue(self.claims)
-
-    @property
-    def required(self) -> list[str]:
-        """What the verdict needs without a selection: the built-in behaviours when that suite runs, and the user's."""
-        own = list(self.claims.behaviours) if self.claims else []
-        return [*(BEHAVIOURS if self.builtin else []), *own]
-
-
-SESSION_KEY = pytest.StashKey[K8sSecSession]()
 
 
 def _fail(message: str) -> None:
@@ -85,29 +46,38 @@ def _fail(message: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def k8s_session(request: pytest.FixtureRequest) -> K8sSecSession:
-    """What the plugin knows about this k8s-sec run: settings, profile, results. Every other k8s fixture needs it,
-    so without --k8s-sec they all skip here."""
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
+def k8s_session(request: pytest.FixtureRequest) -> RunConfig:
+    """This k8s-sec run's configuration, frozen: settings, profile, claims, selection, waivers. Every other k8s fixture
+    needs it, so without --k8s-sec they all skip here."""
+    run = request.config.stash.get(RUN_CONFIG, None)
+    if run is None:
         pytest.skip("the k8s-sec fixtures need a k8s-sec run: pass --k8s-sec (and --k8s-sec-cluster)")
-    return session
+    return run
 
 
 @pytest.fixture(scope="session")
-def k8s_profile(k8s_session: K8sSecSession) -> Profile:
+def _k8s_recorder(request: pytest.FixtureRequest, k8s_session: RunConfig) -> Recorder:
+    """What the run sees: the cluster it opened and its notes go here, beside the cases' records."""
+    return request.config.stash[RECORDER]
+
+
+@pytest.fixture(scope="session")
+def k8s_profile(k8s_session: RunConfig) -> Profile:
     """The profile in force (--k8s-sec-profile, or the seeds' lab): the claims the built-in cases check."""
     return k8s_session.profile
 
 
-@pytest.fixture(scope="session")
-def k8s_cluster(request: pytest.FixtureRequest, k8s_session: K8sSecSession) -> Iterator[ClusterHandle]:
-    """The cluster under test, reachable and with the rights every run needs.
+@dataclass(frozen=True)
+class Opened:
+    """The cluster as the run found it, and what the run's identity may do there."""
 
-    Without cluster-scoped changes only the run's own rights are asked here (`rights.RUN_RIGHTS`);
-    the cases ask for theirs (`k8s_rights`). Nodes the identity may not list stay as the
-    provider knows them: lab pods are then not pinned to nodes.
-    """
+    handle: ClusterHandle
+    rights: Rights
+
+
+@pytest.fixture(scope="session")
+def _k8s_opened(request: pytest.FixtureRequest, k8s_session: RunConfig, _k8s_recorder: Recorder) -> Iterator[Opened]:
+    """Open (or make) the cluster, check the run's rights there, and close it at the end."""
     with contextlib.ExitStack() as stack:
         try:
             with progress.shown_by(_terminal_line(request.config)):
@@ -127,8 +97,19 @@ def k8s_cluster(request: pytest.FixtureRequest, k8s_session: K8sSecSession) -> I
                   "grant them, or use an admin kubeconfig")
         nodes = usable_nodes(client.CoreV1Api(api).list_node().items) if rights.allowed(LIST_NODES) else handle.node_names
         handle = dataclasses.replace(handle, git_version=info.git_version, server_version=(1, info.minor), node_names=nodes)
-        k8s_session.handle, k8s_session.rights = handle, rights
-        yield handle
+        _k8s_recorder.opened(handle)
+        yield Opened(handle, rights)
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster(_k8s_opened: Opened) -> ClusterHandle:
+    """The cluster under test, reachable and with the rights every run needs.
+
+    Without cluster-scoped changes only the run's own rights are asked here (`rights.RUN_RIGHTS`);
+    the cases ask for theirs (`k8s_rights`). Nodes the identity may not list stay as the
+    provider knows them: lab pods are then not pinned to nodes.
+    """
+    return _k8s_opened.handle
 
 
 def _terminal_line(config: pytest.Config) -> Callable[[str], None]:
@@ -162,10 +143,9 @@ def k8s_admin(k8s_cluster: ClusterHandle) -> client.ApiClient:
 
 
 @pytest.fixture(scope="session")
-def k8s_rights(k8s_cluster: ClusterHandle, k8s_session: K8sSecSession) -> Rights:
+def k8s_rights(_k8s_opened: Opened) -> Rights:
     """What the run's identity may do, asked once per right: `require` skips a case that lacks one."""
-    assert k8s_session.rights is not None
-    return k8s_session.rights
+    return _k8s_opened.rights
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +157,7 @@ def _k8s_needs_rights(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator[Run]:
+def k8s_run(k8s_admin: client.ApiClient, k8s_session: RunConfig, _k8s_recorder: Recorder) -> Iterator[Run]:
     """This run: removes what killed runs left, labels everything, removes it all at the end.
 
     A claims file's namespaces, pods, Services and accounts are checked first: a claim about
@@ -190,7 +170,7 @@ def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator
             _fail(str(exc))
     run = Run(k8s_admin)
     for note in remove_leftovers(k8s_admin, run.id):
-        k8s_session.notes.append(note)
+        _k8s_recorder.note(note)
         log.warning("k8s-sec: %s", note)
     run.start()
     try:
@@ -198,19 +178,19 @@ def k8s_run(k8s_admin: client.ApiClient, k8s_session: K8sSecSession) -> Iterator
     finally:
         remaining = run.finish()
         if remaining:
-            k8s_session.notes.append(f"run {run.id} could not remove: {', '.join(remaining)}")
+            _k8s_recorder.note(f"run {run.id} could not remove: {', '.join(remaining)}")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _k8s_junit_properties(request: pytest.FixtureRequest) -> None:
     """Hand the report pytest's suite-level JUnit properties: the verdict and each behaviour's controls go there."""
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is not None and request.config.pluginmanager.has_plugin("junitxml"):
-        session.junit_property = request.getfixturevalue("record_testsuite_property")
+    hooks = request.config.pluginmanager.get_plugin(REPORT_HOOKS)
+    if hooks is not None and request.config.pluginmanager.has_plugin("junitxml"):
+        hooks.junit_property = request.getfixturevalue("record_testsuite_property")
 
 
 @pytest.fixture(scope="session")
-def k8s_keys(k8s_session: K8sSecSession) -> Iterator[KeyStore]:
+def k8s_keys(k8s_session: RunConfig) -> Iterator[KeyStore]:
     """Where test users' private keys live: a 0700 temporary directory, 0600 files, deleted at the end."""
     keys = KeyStore()
     yield keys
@@ -310,12 +290,8 @@ def k8s_can_i(k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any]) -> Call
     `resource="pods/exec"`; no namespace asks at cluster scope. The SubjectAccessReview's answer (the
     authorizer's, whatever it chains), with the resource resolved through discovery; each answer goes
     into the case's evidence."""
-    discovery = Discovery(k8s_admin)
-
     def can_i(verb: str, resource: str, namespace: str | None = None, user: str = "", groups: Iterable[str] = ()) -> bool:
-        base, _, sub = resource.partition("/")
-        q = discovery.question(verb, base, sub, namespace)
-        allowed = subject_can_i(k8s_admin, q, user, list(groups))
+        q, allowed = ask_can_i(k8s_admin, verb, resource, namespace, user, list(groups))
         k8s_evidence.setdefault("can-i", []).append(f"{user or ','.join(groups)} {q.label} in {namespace or 'cluster'}: "
                                                     f"{'yes' if allowed else 'no'}")
         k8s_evidence.setdefault("mechanism", "SubjectAccessReview")
@@ -371,7 +347,7 @@ class Reachability:
 
 
 @pytest.fixture(scope="session")
-def _k8s_probe_lab(k8s_session: K8sSecSession, k8s_run: Run, k8s_admin: client.ApiClient,
+def _k8s_probe_lab(k8s_session: RunConfig, k8s_run: Run, k8s_admin: client.ApiClient,
                    k8s_cluster: ClusterHandle) -> claimprobe.ProbeLab:
     """The run's probe pods in the user's namespaces, one per source, shared by every case that probes."""
     if not k8s_session.settings.allow_probe_pods:
@@ -397,8 +373,7 @@ def k8s_admit(k8s_admin: client.ApiClient, k8s_evidence: dict[str, Any]) -> Call
     a ValidatingAdmissionPolicy, a webhook), named from the API server's frame. `as_user`/`as_groups` ask by
     impersonation. Each answer goes into the case's evidence."""
     def admit(pod: dict[str, Any], as_user: str | None = None, as_groups: Iterable[str] = ()) -> Answer:
-        api = impersonating(k8s_admin, as_user, list(as_groups)) if as_user else k8s_admin
-        answer = admission.admit(client.CoreV1Api(api), pod)
+        answer = admission.admit_as(k8s_admin, pod, as_user, list(as_groups))
         k8s_evidence.setdefault("admission", []).append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}: "
                                                         f"{answer.describe()}")
         return answer

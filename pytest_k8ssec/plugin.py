@@ -171,7 +171,9 @@ def pytest_configure(config: pytest.Config) -> None:
             _check_writable(settings.report_dir)
     except K8sSecError as exc:
         raise pytest.UsageError(f"k8s-sec: {exc}") from None
-    from . import report
+    from .recorder import RECORDER, Recorder
+    from .report_hooks import PLUGIN_NAME, ReportHooks
+    from .runconfig import RUN_CONFIG, RunConfig
 
     _cleanup_on_sigterm(config)
     given = config.args_source == pytest.Config.ArgsSource.ARGS
@@ -179,10 +181,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (builtin or given or claims):
         pytest.exit("k8s-sec: --k8s-sec-suite=none runs only your own tests and claims: give test paths or "
                     "--k8s-sec-claims", returncode=fixtures.EXIT_CLUSTER)
-    session = fixtures.K8sSecSession(settings, profile, selection, waivers=waivers, today=today, baseline=baseline,
-                                     claims=claims, builtin=builtin)
-    config.stash[fixtures.SESSION_KEY] = session
-    config.pluginmanager.register(report.ReportPlugin(session), "k8ssec-report")
+    run = RunConfig(settings, profile, None if selection is None else frozenset(selection), claims, builtin,
+                    tuple(waivers), today, baseline)
+    config.stash[RUN_CONFIG], config.stash[RECORDER] = run, Recorder()
+    config.pluginmanager.register(ReportHooks(run, config.stash[RECORDER]), PLUGIN_NAME)
     paths = config.args if given else []
     if builtin:
         paths = [*paths, str(suite_dir())]
@@ -193,12 +195,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """The claims file's cases are collected only when a claims file gives some."""
-    from . import fixtures
+    from .runconfig import RUN_CONFIG
 
     if collection_path.name != CLAIMS_MODULE or collection_path.parent != suite_dir():
         return None
-    session = config.stash.get(fixtures.SESSION_KEY, None)
-    return None if session and session.claims and session.claims.claims else True
+    run = config.stash.get(RUN_CONFIG, None)
+    return None if run and run.claims and run.claims.claims else True
 
 
 def _cleanup_on_sigterm(config: pytest.Config) -> None:
@@ -222,20 +224,21 @@ def _check_writable(directory: Path) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from . import fixtures
+    from .runconfig import RUN_CONFIG
 
-    session = config.stash.get(fixtures.SESSION_KEY, None)
-    if session is None:
+    run = config.stash.get(RUN_CONFIG, None)
+    if run is None:
         return
-    wanted = (session.selection or set(session.catalogue)) - set(session.profile.not_applicable)
+    wanted = (run.selection or set(run.catalogue)) - set(run.profile.not_applicable)
     keep, drop = [], []
     undeclared = sorted({f"{m.args[0]} ({item.nodeid})" for item in items
-                         for m in [item.get_closest_marker("behaviour")] if m and m.args[0] not in session.catalogue})
+                         for m in [item.get_closest_marker("behaviour")] if m and m.args[0] not in run.catalogue})
     if undeclared:
         pytest.exit(f"k8s-sec: behaviour {undeclared[0]} is not declared: declare your own IDs under `behaviours:` "
                     "in the claims file (--k8s-sec-claims)", returncode=fixtures.EXIT_CLUSTER)
     for item in items:
         marker = item.get_closest_marker("behaviour")
-        chosen = marker.args[0] in wanted if marker else session.selection is None  # unmarked tests: only without a selection
+        chosen = marker.args[0] in wanted if marker else run.selection is None  # unmarked tests: only without a selection
         (keep if chosen else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

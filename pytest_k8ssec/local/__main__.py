@@ -10,6 +10,7 @@ from ..errors import K8sSecError
 from ..profile import load_profile
 from ..settings import DEFAULT_K8S_VERSION
 from .cluster import LocalCluster, default_run_dir
+from .upgrade import upgrade, versions as component_versions
 from ..settings import cache_dir
 
 
@@ -31,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "upgrade":
             if not args.to:
                 parser.error("upgrade needs --to VERSION, e.g. --to v1.37.2")
-            cluster.upgrade(args.to)
+            upgrade(cluster, args.to)
             print(f"upgraded to {args.to}")
         elif args.command == "status":
-            versions = cluster.versions()
+            versions = component_versions(cluster)
             for name, ok in cluster.running().items():
                 print(f"{name:25} {'running' if ok else 'DEAD':8} {versions.get(name, '')}".rstrip())
             print("cluster is up" if cluster.is_up() else "cluster is not up")

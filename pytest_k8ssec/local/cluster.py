@@ -2,7 +2,7 @@
 
 It delegates: `preflight` (packages, ports), `identities` (PKI, kubeconfigs, component RBAC),
 `components` (command lines, config files, health endpoints), `processes` (state, spawning,
-stopping), `health` (the waits), `hostnet` (the machine's network and cgroups).
+stopping), `health` (the waits), `hostnet` (the machine's network and cgroups). Upgrading it in place is `upgrade`'s.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..profile import Profile
 from ..settings import cache_dir
 from ..waits import wait_for
 from . import components, health, hostnet, images, identities, processes
-from .build import KUBERNETES_COMMANDS, Binaries, Builder, check_upgrade
+from .build import Binaries, Builder
 from .layout import Layout
 from .preflight import missing_host_tools, ports_in_use
 from .processes import State
@@ -40,8 +40,6 @@ OPTIONAL = {NETPOL_ENFORCER, CLUSTER_DNS}
 # Components that watch the API server. After it restarts their informers back off for up to a
 # minute (measured: a namespace waited 62 s for its default service account), so they restart with it.
 API_CLIENTS = [CLUSTER_DNS, "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", NETPOL_ENFORCER]
-# Kubernetes' documented upgrade order (and version skew): the API server, then the controllers, then the node.
-UPGRADE_ORDER = (("kube-apiserver",), ("kube-controller-manager", "kube-scheduler"), ("kubelet", "kube-proxy"))
 
 
 @dataclass
@@ -57,12 +55,12 @@ class LocalCluster:
         self.timings: dict[str, float] = {}
 
     # -- what is running -----------------------------------------------------------------
-    def _state(self) -> State:
+    def state(self) -> State:
         return State.load(self.layout.state_file) or State()
 
     def pids(self) -> dict[str, int]:
         """The recorded process of each component."""
-        return dict(self._state().pids)
+        return dict(self.state().pids)
 
     def peak_memory_mib(self) -> dict[str, float]:
         return processes.peak_memory_mib(self.pids())
@@ -150,10 +148,10 @@ class LocalCluster:
             images=Images(busybox=ref["busybox"], busybox_nonroot=ref["busybox-nonroot"], httpd=ref["httpd"],
                           root_user=ref["busybox"], pull_policy="Never", httpd_command=()),
             netpol_enforcer=NETPOL_ENFORCER if self.running().get(NETPOL_ENFORCER) else None,
-            details={"run_dir": str(self.run_dir), "version": self._state().version or self.k8s_version},
+            details={"run_dir": str(self.run_dir), "version": self.state().version or self.k8s_version},
         )
 
-    def _plan(self, b: Binaries) -> dict[str, components.Component]:
+    def plan(self, b: Binaries) -> dict[str, components.Component]:
         """Each component's command line and files for these binaries (flags differ by minor version)."""
         lay = self.layout
         hardening = apiserver_config.hardening_flags(str(lay.audit_policy), str(lay.audit_log), str(lay.admission_config))
@@ -164,7 +162,7 @@ class LocalCluster:
         lay.audit_policy.write_text(yaml.safe_dump(apiserver_config.audit_policy(profile)))
         lay.admission_config.write_text(yaml.safe_dump(apiserver_config.admission_configuration()))
         image_files = images.build_all(self.cache / "images")
-        plan = self._plan(b)
+        plan = self.plan(b)
         for name in START_ORDER:
             comp = plan[name]
             for path, text in comp.files.items():
@@ -196,7 +194,7 @@ class LocalCluster:
         Stopping the NetworkPolicy enforcer also removes its firewall rules, so nothing enforces
         policies any more: the state a negative control needs.
         """
-        state = self._state()
+        state = self.state()
         pid = state.pids.pop(name, None)
         if pid:
             processes.stop(pid)
@@ -216,7 +214,7 @@ class LocalCluster:
         for client_name in clients:
             self.stop_component(client_name)
         self.stop_component(name)
-        state = self._state()
+        state = self.state()
         replaced = {arg.split("=", 1)[0] for arg in extra_args}
         argv = [arg for arg in state.argv[name] if arg.split("=", 1)[0] not in replaced] + list(extra_args)
         state.pids[name] = processes.spawn(argv, self.layout.logs / f"{name}.log", self.run_dir)
@@ -230,39 +228,6 @@ class LocalCluster:
     def write_audit_policy(self, policy: dict) -> None:
         """Replace the audit policy file; the API server reads it when (re)started."""
         self.layout.audit_policy.write_text(yaml.safe_dump(policy))
-
-    def upgrade(self, to_version: str) -> None:
-        """Upgrade in place: etcd's data and every object stay, each component restarts on the new binaries.
-
-        In the order Kubernetes documents (UPGRADE_ORDER), one minor version at a time; the
-        components that are not Kubernetes' own (etcd, containerd, CoreDNS, kube-router) keep running.
-        """
-        if not self.is_up():
-            raise K8sSecError("the local cluster is not running: start it on the older release first "
-                              "(`python -m pytest_k8ssec.local up --k8s-version VERSION`)")
-        state = self._state()
-        check_upgrade(state.version, to_version)
-        self.k8s_version = to_version
-        plan = self._plan(self.build())
-        for group in UPGRADE_ORDER:
-            start = time.monotonic()
-            for name in group:
-                for path, text in plan[name].files.items():
-                    path.write_text(text)
-                state = self._state()
-                state.argv[name] = plan[name].argv
-                state.save(self.layout.state_file)
-                self.start_component(name)
-            self.timings[f"upgrade {', '.join(group)}"] = time.monotonic() - start
-        state = self._state()
-        state.version = to_version
-        state.save(self.layout.state_file)
-        self.timings["node ready"] = health.wait_node("Ready", self.layout, state, lambda s: s == "True", 120)
-
-    def versions(self) -> dict[str, str]:
-        """The release each Kubernetes component runs, read from its recorded command line."""
-        return {name: Path(argv[0]).parent.name.removeprefix("cluster-")
-                for name, argv in self._state().argv.items() if name in KUBERNETES_COMMANDS}
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         return processes.log_tail(self.layout.logs / f"{name}.log", name, lines)

@@ -20,6 +20,7 @@ from pytest_k8ssec.access import Question, subject_can_i
 from pytest_k8ssec.kube import api_client
 from pytest_k8ssec.local.build import KUBERNETES_COMMANDS
 from pytest_k8ssec.local.cluster import LocalCluster
+from pytest_k8ssec.local.upgrade import upgrade, versions
 from pytest_k8ssec.netpol import policies as np
 from pytest_k8ssec.netpol.model import Model, Namespace, Pod, Port
 from pytest_k8ssec.profile import load_profile
@@ -58,8 +59,8 @@ def test_upgrade_in_place_keeps_objects_and_behaviours_and_a_dropped_plugin_regr
     run.start()
     try:
         kept = _objects_before_the_upgrade(run, api, previous_release)
-        previous_release.upgrade(DEFAULT_K8S_VERSION)
-        assert previous_release.versions() == {name: DEFAULT_K8S_VERSION for name in KUBERNETES_COMMANDS}
+        upgrade(previous_release, DEFAULT_K8S_VERSION)
+        assert versions(previous_release) == {name: DEFAULT_K8S_VERSION for name in KUBERNETES_COMMANDS}
         assert client.VersionApi(api).get_code().git_version == DEFAULT_K8S_VERSION
         _still_there_and_enforced(api, kept)
     finally:

@@ -5,7 +5,8 @@ import re
 
 from pytest_k8ssec.certification import certify
 from pytest_k8ssec.render import render_case_html, render_html, render_markdown
-from pytest_k8ssec.report import _claims, main
+from pytest_k8ssec.document import claim_kinds as _claims
+from pytest_k8ssec.report import main
 
 CELL = "tenant/access -> tenant/nginx-0 port 8080/TCP (http)"
 TABLE = {"expected": {CELL: "BLOCKED", "other/access -> tenant/nginx-0 port 8080/TCP (http)": "BLOCKED"},

@@ -7,9 +7,11 @@ import pytest
 
 from pytest_k8ssec.certification import certify
 from pytest_k8ssec.controls import frameworks
-from pytest_k8ssec.fixtures import K8sSecSession
 from pytest_k8ssec.render import render_markdown
-from pytest_k8ssec.report import ReportPlugin, _claims, _controls
+from pytest_k8ssec.document import claim_kinds, controls_of
+from pytest_k8ssec.recorder import CaseRecord, Recorder
+from pytest_k8ssec.report_hooks import ReportHooks
+from pytest_k8ssec.runconfig import RunConfig
 from pytest_k8ssec.settings import Settings
 
 
@@ -41,8 +43,8 @@ def test_markdown_report_names_the_claim_and_controls_of_each_behaviour():
     records = [{"case": "test_x", "behaviour": "NETPOL-2", "mechanism": "", "verdict": "pass", "evidence": {}},
                {"case": "test_y", "behaviour": "PSP-1", "mechanism": "", "verdict": "pass", "evidence": {}}]
     data = _report(records, ["NETPOL-2", "PSP-1"])
-    data["claims"] = _claims(["NETPOL-2", "PSP-1"])
-    data["controls"] = {"frameworks": frameworks(), "behaviours": {b: _controls(b) for b in ("NETPOL-2", "PSP-1")}}
+    data["claims"] = claim_kinds(["NETPOL-2", "PSP-1"])
+    data["controls"] = {"frameworks": frameworks(), "behaviours": {b: controls_of(b) for b in ("NETPOL-2", "PSP-1")}}
     text = render_markdown(data)
     assert text.splitlines()[2] == "**Verdict: CERTIFIED**"
     assert "| Behaviour | Claim | Status | Controls |" in text
@@ -56,7 +58,7 @@ def test_markdown_report_names_the_claim_and_controls_of_each_behaviour():
 def test_markdown_of_a_report_older_than_claims_keeps_its_controls_table():
     record = {"case": "test_x", "behaviour": "NETPOL-2", "mechanism": "", "verdict": "pass", "evidence": {}}
     data = _report([record], ["NETPOL-2"])
-    data["controls"] = {"frameworks": frameworks(), "behaviours": {"NETPOL-2": _controls("NETPOL-2")}}
+    data["controls"] = {"frameworks": frameworks(), "behaviours": {"NETPOL-2": controls_of("NETPOL-2")}}
     text = render_markdown(data)
     assert "| Behaviour | Status | Controls |" in text and "| NETPOL-2 | pass | CIS 5.3.1 " in text
     assert "Claim" not in text, "a claim the report does not hold is not made up"
@@ -66,9 +68,13 @@ def test_the_json_and_junit_say_each_behaviours_kind_of_claim(tmp_path):
     records = [{"case": f"test_{b}", "file": "conformance/x.py", "line": 1, "behaviour": b, "title": "", "mechanism": "",
                 "verdict": "pass", "seconds": 0.1, "evidence": {}} for b in ("RBAC-2", "PSP-3")]
     properties = {}
-    session = K8sSecSession(Settings(report_dir=tmp_path), SimpleNamespace(not_applicable={}, name="p"),
-                            {"RBAC-2", "PSP-3"}, results=records, junit_property=properties.__setitem__)
-    ReportPlugin(session).pytest_sessionfinish(SimpleNamespace(exitstatus=pytest.ExitCode.OK, testsfailed=0))
+    recorder = Recorder()
+    for record in records:
+        recorder.record(CaseRecord(**record))
+    hooks = ReportHooks(RunConfig(Settings(report_dir=tmp_path), SimpleNamespace(not_applicable={}, name="p"),
+                                  frozenset({"RBAC-2", "PSP-3"})), recorder)
+    hooks.junit_property = properties.__setitem__
+    hooks.pytest_sessionfinish(SimpleNamespace(exitstatus=pytest.ExitCode.OK, testsfailed=0))
     data = json.loads((tmp_path / "k8s-sec-report.json").read_text())
     assert data["claims"]["behaviours"] == {"RBAC-2": "posture", "PSP-3": "capability"}
     assert set(data["claims"]["kinds"]) == {"posture", "capability", "user"}

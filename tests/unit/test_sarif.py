@@ -5,7 +5,7 @@ import datetime
 import jsonschema
 
 from pytest_k8ssec.certification import certify
-from pytest_k8ssec.report import _claims
+from pytest_k8ssec.document import claim_kinds as _claims
 from pytest_k8ssec.sarif import sarif_log
 from pytest_k8ssec.waivers import Waiver
 
