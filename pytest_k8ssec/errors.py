@@ -19,10 +19,7 @@ class ProfileError(K8sSecError):
     """The profile file is malformed: names the file, the key and what was expected."""
 
     def __init__(self, path: object, key: str, expected: str, got: object = None) -> None:
-        if got is None:
-            super().__init__(f"profile {path}: key '{key}' is missing or empty; it must be {expected}")
-        else:
-            super().__init__(f"profile {path}: key '{key}' must be {expected} (got {got!r})")
+        super().__init__(f"profile {path}: {must(key, expected, got)}")
 
 
 class ClusterUnavailable(K8sSecError):
