@@ -117,6 +117,6 @@ def test_a_waiver_may_name_a_claim_of_the_users_own(tmp_path):
     from pytest_k8ssec.waivers import load_waivers
     path = tmp_path / "waivers.yaml"
     path.write_text("waivers: [{id: SHOP-3, reason: r, owner: o, expires: 2027-01-31}]\n")
-    with pytest.raises(K8sSecError, match="neither a behaviour ID nor a case"):
+    with pytest.raises(K8sSecError, match=r"id: must be a behaviour ID of the run or a case"):
         load_waivers(path)
     assert load_waivers(path, load_claims(SHOP / "claims.yaml").behaviours)[0].id == "SHOP-3"
