@@ -8,26 +8,17 @@ checked on the cluster before the run creates anything (`claimprobe.check`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from .behaviours import BEHAVIOURS
 from .errors import K8sSecError
+from .schema import load_yaml, violation
 
 DEFAULT_DNS_NAME = "kubernetes.default.svc.cluster.local"
-
-
-@cache
-def schema() -> dict[str, Any]:
-    """The published schema, shipped in the package."""
-    return json.loads(resources.files("pytest_k8ssec").joinpath("schemas/claims.schema.json").read_text())
 
 
 @dataclass(frozen=True)
@@ -169,7 +160,7 @@ def load_claims(path: Path | None) -> Claims | None:
     if path is None:
         return None
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except OSError as exc:
         raise K8sSecError(f"claims file {path}: cannot read it ({exc.strerror}): pass an existing --k8s-sec-claims") from None
     except yaml.YAMLError as exc:
@@ -183,36 +174,12 @@ def reach_claim(ident: str, spec: dict[str, Any]) -> Claim:
 
 
 def load_data(path: Any, data: Any) -> Claims:
-    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    # the first claim's error at its deepest field: an ID's pattern before the claim's shape
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path)[:2], -len(e.absolute_path), e.message))
-    if errors:
-        raise K8sSecError(f"claims file {path}: {_where(data, errors[0])}")
-    return _build(path, data or {})
-
-
-def _where(data: Any, error: jsonschema.ValidationError) -> str:
-    """One line: the claim (by ID where it has one), the field, what was wrong, what the schema expects."""
-    best = jsonschema.exceptions.best_match([error])
-    path = list(best.absolute_path)
-    claim = ""
-    if len(path) >= 2 and path[0] == "claims" and isinstance(path[1], int):
-        item = data["claims"][path[1]]
-        ident = item.get("id") if isinstance(item, dict) else None
-        claim = f"claim {ident or '#' + str(path[1] + 1)}: "
-        path = path[2:]
-    field_name = ".".join(str(p) for p in path) or ("the claim" if claim else "the file")
-    if best.validator == "additionalProperties":
-        return f"{claim}{field_name}: {best.message}; the schema allows {', '.join(sorted(best.schema.get('properties', {})))}"
-    if best.validator == "anyOf":  # only an IP address is either of two formats
-        return f"{claim}{field_name}: {best.instance!r} is not an IPv4 or IPv6 address"
-    if best.validator == "oneOf":
-        return f"{claim}{field_name}: give exactly one of {_one_of(best.schema)}"
-    return f"{claim}{field_name}: {best.message}"
-
-
-def _one_of(schema_part: dict[str, Any]) -> str:
-    return ", ".join(" + ".join(option.get("required", [])) for option in schema_part["oneOf"])
+    found = violation("claims", data)
+    if found:
+        entry = found.entry(data, "claims")
+        where = f"claim {entry[1] or '#' + str(entry[0])}: {found.line(2)}" if entry else found.line()
+        raise K8sSecError(f"claims file {path}: {where}")
+    return _build(path, data)
 
 
 def _build(path: Path, data: dict[str, Any]) -> Claims:

@@ -9,6 +9,9 @@
 A waived failure is reported as "waived", never as a pass. A waiver past its expiry fails the
 run: exceptions must not outlive the date someone promised. A waiver whose cases now pass is
 reported so it can be removed (`--k8s-sec-strict-waivers` fails the run on it).
+
+The file is validated against the published JSON Schema (`schemas/waivers.schema.json`); whether
+an ID is one of the run's behaviours is checked in code, against the run's catalogue.
 """
 
 from __future__ import annotations
@@ -22,9 +25,8 @@ from typing import Any, Mapping
 import yaml
 
 from .behaviours import BEHAVIOURS
-from .errors import K8sSecError
-
-FIELDS = ("id", "reason", "owner", "expires")
+from .errors import K8sSecError, must
+from .schema import load_yaml, violation
 
 
 @dataclass(frozen=True)
@@ -62,36 +64,22 @@ def load_waivers(path: Path | None, catalogue: Mapping[str, str] = BEHAVIOURS) -
     if path is None:
         return []
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except OSError as exc:
         raise K8sSecError(f"cannot read the waivers file {path}: {exc.strerror}; pass a readable --k8s-sec-waivers") from None
     except yaml.YAMLError as exc:
         raise K8sSecError(f"waivers file {path} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    entries = data.get("waivers") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise K8sSecError(f"waivers file {path} must hold a list under `waivers:` (entries with {', '.join(FIELDS)})")
-    return [_waiver(path, i, entry, catalogue) for i, entry in enumerate(entries, 1)]
+    found = violation("waivers", data)
+    if found:
+        entry = found.entry(data, "waivers")
+        raise K8sSecError(f"waivers file {path}: {_entry(*entry) + found.line(2) if entry else found.line()}")
+    waivers = [Waiver(e["id"], e["reason"], e["owner"], datetime.date.fromisoformat(e["expires"])) for e in data["waivers"]]
+    for number, waiver in enumerate(waivers, 1):
+        if "::" not in waiver.id and not waiver.id.startswith("test_") and waiver.id not in catalogue:
+            raise K8sSecError(f"waivers file {path}: {_entry(number, waiver.id)}"
+                              f"{must('id', 'a behaviour ID of the run or a case (test_...)', waiver.id)}")
+    return waivers
 
 
-def _waiver(path: Path, number: int, entry: Any, catalogue: Mapping[str, str]) -> Waiver:
-    where = f"waivers file {path}, entry {number}"
-    if not isinstance(entry, dict):
-        raise K8sSecError(f"{where}: must be a mapping with {', '.join(FIELDS)}")
-    where += f" ({entry.get('id')})" if entry.get("id") else ""
-    unknown = sorted(set(entry) - set(FIELDS))
-    missing = [f for f in FIELDS if not entry.get(f)]
-    if unknown or missing:
-        problem = f"unknown key {unknown[0]!r}" if unknown else f"{missing[0]!r} is missing or empty"
-        raise K8sSecError(f"{where}: {problem}; an entry has exactly {', '.join(FIELDS)}")
-    expires = entry["expires"]
-    if isinstance(expires, datetime.datetime):
-        expires = expires.date()
-    elif not isinstance(expires, datetime.date):
-        try:
-            expires = datetime.date.fromisoformat(str(expires))
-        except ValueError:
-            raise K8sSecError(f"{where}: expires must be a date like 2026-12-31, not {expires!r}") from None
-    ident = str(entry["id"])
-    if "::" not in ident and not ident.startswith("test_") and ident not in catalogue:
-        raise K8sSecError(f"{where}: {ident!r} is neither a behaviour ID nor a case (test_...)")
-    return Waiver(ident, str(entry["reason"]), str(entry["owner"]), expires)
+def _entry(number: int, ident: Any) -> str:
+    return f"entry {number} ({ident}): " if ident else f"entry {number}: "

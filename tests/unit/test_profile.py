@@ -21,16 +21,23 @@ def test_default_profile_is_the_seeds_lab():
 
 
 @pytest.mark.parametrize("mutate, key, expected", [
-    (lambda d: d.pop("user"), "user", "a mapping"),
-    (lambda d: d["user"].update(groups="developers"), "user.groups", "a list of strings"),
-    (lambda d: d["admission"].update(tenant_level="strict"), "admission.tenant_level", "one of privileged, baseline, restricted"),
-    (lambda d: d["access"]["before_extra_rules"].update({"create pods in space": True}), "access.before_extra_rules.create pods in space", "a scope"),
-    (lambda d: d["access"]["before_extra_rules"].update({"create pods": "maybe"}), "access.before_extra_rules.create pods", "yes or no"),
-    (lambda d: d["networkpolicy"].update(enforced="on"), "networkpolicy.enforced", "true or false"),
+    (lambda d: d.pop("user"), "user", "is missing or empty; it must be a mapping"),
+    (lambda d: d["user"].update(groups="developers"), "user.groups", "must be a list of strings (got 'developers')"),
+    (lambda d: d["admission"].update(tenant_level="strict"), "admission.tenant_level",
+     "must be one of privileged, baseline, restricted (got 'strict')"),
+    (lambda d: d["access"]["before_extra_rules"].update({"create pods in space": True}),
+     "access.before_extra_rules.create pods in space", "[in tenant|other|cluster]"),
+    (lambda d: d["access"]["before_extra_rules"].update({"create pods": "maybe"}), "access.before_extra_rules.create pods",
+     "must be yes or no (got 'maybe')"),
+    (lambda d: d["networkpolicy"].update(enforced="on"), "networkpolicy.enforced", "must be true or false (got 'on')"),
     (lambda d: d["networkpolicy"].update(cluster_baseline="allow"), "networkpolicy.cluster_baseline", "one of deny, deny-ingress, none"),
-    (lambda d: d["networkpolicy"].update(baseline="deny"), "networkpolicy.baseline", "one of the known keys"),
-    (lambda d: d.update(colour="blue"), "colour", "one of the known keys"),
-    (lambda d: d["audit"]["policy"].update(kind="Pod"), "audit.policy", "an audit.k8s.io/v1 Policy"),
+    (lambda d: d["networkpolicy"].update(baseline="deny"), "networkpolicy.baseline", "must be one of the known keys"),
+    (lambda d: d.update(colour="blue"), "colour", "must be one of the known keys"),
+    (lambda d: d["audit"]["policy"].update(kind="Pod"), "audit.policy.kind", "must be 'Policy' (got 'Pod')"),
+    (lambda d: d["developer_role"]["rules"][0].pop("verbs"), "developer_role.rules[0].verbs", "is missing or empty"),
+    (lambda d: d.update(not_applicable={"NOPE-1": "no reason"}), "not_applicable.NOPE-1", "must be a behaviour ID (RBAC-1,"),
+    (lambda d: d["admission"].update(hardened_namespaces={"Default": "baseline"}), "admission.hardened_namespaces.Default",
+     "must be a namespace name"),
 ])
 def test_malformed_profile_names_file_key_and_expectation(mutate, key, expected):
     data = default_data()
@@ -38,13 +45,13 @@ def test_malformed_profile_names_file_key_and_expectation(mutate, key, expected)
     with pytest.raises(ProfileError) as err:
         parse_profile(data, "my.yaml")
     message = str(err.value)
-    assert message.startswith("profile my.yaml: key ") and f"'{key}'" in message and expected in message, message
+    assert message.startswith(f"profile my.yaml: {key}: ") and expected in message and "\n" not in message, message
 
 
 def test_unparseable_yaml_names_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nuser: [unclosed\n")
-    with pytest.raises(ProfileError, match=r"bad.yaml: key '\(YAML line \d+\)' must be valid YAML"):
+    with pytest.raises(ProfileError, match=r"bad.yaml: line \d+: must be valid YAML"):
         load_profile(bad)
 
 
@@ -71,7 +78,7 @@ def test_a_missing_key_is_named_missing_not_a_wrong_type(tmp_path):
     del data["developer_role"]["group"]
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ProfileError, match=r"key 'developer_role.group' is missing or empty; it must be a non-empty string"):
+    with pytest.raises(ProfileError, match=r"p.yaml: developer_role.group: is missing or empty; it must be a non-empty string"):
         load_profile(path)
 
 
@@ -79,7 +86,7 @@ def test_an_empty_can_i_matrix_is_refused():
     """RBAC-2 and RBAC-4 would pass having asked nothing."""
     data = default_data()
     data["access"]["before_extra_rules"] = {}
-    with pytest.raises(ProfileError, match=r"^profile my.yaml: key 'access.before_extra_rules' must be at least one can-i question"):
+    with pytest.raises(ProfileError, match=r"^profile my.yaml: access.before_extra_rules: must be at least one can-i question"):
         parse_profile(data, "my.yaml")
 
 
@@ -95,7 +102,7 @@ def test_a_role_update_that_could_change_no_answer_is_refused_unless_rbac3_does_
     with pytest.raises(ProfileError) as err:
         parse_profile(data, "my.yaml")
     message = str(err.value)
-    assert message.startswith(f"profile my.yaml: key '{key}' ") and "or declare RBAC-3 in not_applicable" in message, message
+    assert message.startswith(f"profile my.yaml: {key}: ") and "or declare RBAC-3 in not_applicable" in message, message
     data["not_applicable"] = {"RBAC-3": "roles here are changed only by a release"}
     assert parse_profile(data, "my.yaml").not_applicable == {"RBAC-3": "roles here are changed only by a release"}
 
@@ -111,7 +118,7 @@ def test_permissive_namespace_labels_are_string_labels():
 
 @pytest.mark.parametrize("mutate,key", [
     (lambda e: e.update(questions=[]), "escalation.questions"),
-    (lambda e: e.update(questions=["get secrets in tenant"]), "escalation.questions.get secrets in tenant"),
+    (lambda e: e.update(questions=["get secrets", "get secrets in tenant"]), "escalation.questions[1]"),
     (lambda e: e["subjects"].pop("anonymous"), "escalation.subjects.anonymous"),
     (lambda e: e["subjects"].update(robots=[]), "escalation.subjects.robots"),
     (lambda e: e["subjects"].update(user=["create pods"]), "escalation.subjects.user"),
@@ -121,7 +128,7 @@ def test_escalation_section_errors_are_one_line(mutate, key):
     mutate(data["escalation"])
     with pytest.raises(ProfileError) as err:
         parse_profile(data, "my.yaml")
-    assert f"key '{key}'" in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith(f"profile my.yaml: {key}: ") and "\n" not in str(err.value)
 
 
 def test_escalation_lists_every_subject_class_and_may_be_left_out():
