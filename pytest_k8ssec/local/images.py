@@ -95,40 +95,44 @@ def _blob(data: bytes) -> tuple[str, bytes]:
 
 
 def image_tar(spec: ImageSpec) -> bytes:
-    """One tar that is both an OCI layout (index.json) and a docker-archive (manifest.json)."""
-    layer_digest, layer_data = _blob(layer(spec))
+    """One of the local cluster's images, from its spec."""
     config = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {
-            "User": spec.user,
-            "Env": ["PATH=/bin:/usr/bin"],
-            "Entrypoint": list(spec.entrypoint) or None,
-            "Cmd": list(spec.cmd) or None,
-            "WorkingDir": "/",
-            "ExposedPorts": {f"{p}/tcp": {} for p in spec.ports} or None,
-        },
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "User": spec.user,
+        "Env": ["PATH=/bin:/usr/bin"],
+        "Entrypoint": list(spec.entrypoint) or None,
+        "Cmd": list(spec.cmd) or None,
+        "WorkingDir": "/",
+        "ExposedPorts": {f"{p}/tcp": {} for p in spec.ports} or None,
     }
-    config_digest, config_data = _blob(json.dumps(config, sort_keys=True).encode())
+    return archive(spec.reference, config, [layer(spec)])
+
+
+def archive(reference: str, config: dict, layers: list[bytes]) -> bytes:
+    """One tar that is both an OCI layout (index.json) and a docker-archive (manifest.json): `ctr images import`,
+    `docker load` and `skopeo copy oci-archive:` all take it. `config` is the image config's `config` part."""
+    blobs = [_blob(data) for data in layers]
+    image = {"architecture": "amd64", "os": "linux", "config": config,
+             "rootfs": {"type": "layers", "diff_ids": [digest for digest, _ in blobs]}}
+    config_digest, config_data = _blob(json.dumps(image, sort_keys=True).encode())
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config_data)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer_data)}],
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": len(data)}
+                   for digest, data in blobs],
     }
     manifest_digest, manifest_data = _blob(json.dumps(manifest, sort_keys=True).encode())
-    tag = spec.reference.rsplit(":", 1)[1]
+    tag = reference.rsplit(":", 1)[1]
     index = {"schemaVersion": 2, "manifests": [{
         "mediaType": manifest["mediaType"], "digest": manifest_digest, "size": len(manifest_data),
-        "annotations": {"io.containerd.image.name": spec.reference, "org.opencontainers.image.ref.name": tag}}]}
-    docker = [{"Config": f"blobs/sha256/{config_digest[7:]}", "RepoTags": [spec.reference],
-               "Layers": [f"blobs/sha256/{layer_digest[7:]}"]}]
+        "annotations": {"io.containerd.image.name": reference, "org.opencontainers.image.ref.name": tag}}]}
+    docker = [{"Config": f"blobs/sha256/{config_digest[7:]}", "RepoTags": [reference],
+               "Layers": [f"blobs/sha256/{digest[7:]}" for digest, _ in blobs]}]
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         _add(tar, "blobs", kind=tarfile.DIRTYPE, mode=0o755)
         _add(tar, "blobs/sha256", kind=tarfile.DIRTYPE, mode=0o755)
-        for digest, data in sorted([(layer_digest, layer_data), (config_digest, config_data), (manifest_digest, manifest_data)]):
+        for digest, data in sorted(dict([*blobs, (config_digest, config_data), (manifest_digest, manifest_data)]).items()):
             _add(tar, f"blobs/sha256/{digest[7:]}", data=data)
         _add(tar, "index.json", data=json.dumps(index, sort_keys=True).encode())
         _add(tar, "manifest.json", data=json.dumps(docker, sort_keys=True).encode())

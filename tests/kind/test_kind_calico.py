@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import yaml
 
 from kubernetes import client
 
+from pytest_k8ssec.cluster.kind import KIND_VERSION
+from pytest_k8ssec.incluster import image, job
+from pytest_k8ssec.incluster.manifest import Names, objects
 from pytest_k8ssec.kube import api_client
 from pytest_k8ssec.profile import default_profile_path
 from pytest_k8ssec.waits import wait_for
@@ -56,6 +60,36 @@ def test_whole_suite_passes_on_kind_with_calico(kind_suite, kept_cluster, pytest
     assert cluster["version"].startswith("v1."), cluster
     result.stdout.fnmatch_lines(["k8s-sec: cluster: kind*, Kubernetes v1.*, NetworkPolicy: calico",
                                  "k8s-sec: CERTIFIED*"])
+
+
+def test_the_suite_as_a_job_inside_kind_is_certified_with_the_outside_runs_verdicts(kind_suite, kept_cluster, real_cache,
+                                                                                   tmp_path):
+    """The runner's image loaded into the nodes, the Job with cluster-admin; the same profile run from outside as the
+    same kind of identity (an admin kubeconfig, cluster changes allowed). AUDIT-1 is declared not applicable in both:
+    the audit log is a file on the control-plane node, which no pod reads."""
+    kubeconfig, context = real_cache / "kind" / kept_cluster / "kubeconfig", f"kind-{kept_cluster}"
+    api = api_client(str(kubeconfig), context)
+    tar = image.build(Path(__file__).resolve().parents[2], tmp_path)
+    subprocess.run([str(real_cache / "kind" / f"kind-{KIND_VERSION}"), "load", "image-archive", str(tar), "--name", kept_cluster],
+                   check=True, capture_output=True)
+    data = yaml.safe_load(default_profile_path().read_text())
+    data.setdefault("not_applicable", {})["AUDIT-1"] = "the audit log is a file on the control-plane node, which no pod reads"
+    profile = yaml.safe_dump(data)
+    names = Names("kind-job")
+    job.apply(api, objects(names, pull_policy="Never", profile=profile, allow_cluster_changes=True))
+    inside = tmp_path / "inside"
+    code = job.fetch(api, names, inside, timeout=900)
+    _, existing = _existing(kind_suite, real_cache, kept_cluster)
+    outside = existing(f"--k8s-sec-report={tmp_path / 'outside'}", profile=profile)
+
+    def verdicts(directory: Path) -> dict[str, str]:
+        report = json.loads((directory / "k8s-sec-report.json").read_text())
+        return {b: v["status"] for b, v in report["certification"]["behaviours"].items()}
+    print(f"inside: {verdicts(inside)}\noutside: {verdicts(tmp_path / 'outside')}")
+    assert code == 0 and outside.ret == 0, (inside / "pytest.log").read_text()[-3000:] + outside.stdout.str()[-2000:]
+    assert verdicts(inside) == verdicts(tmp_path / "outside")
+    left = client.CoreV1Api(api).list_namespace(label_selector=f"k8ssec.io/incluster={names.name}").items
+    assert not [n for n in left if not n.metadata.deletion_timestamp], "fetch left the runner's namespace"
 
 
 NETPOL = "--k8s-sec-behaviours=" + ",".join(f"NETPOL-{n}" for n in range(1, 9))
