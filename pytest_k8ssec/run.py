@@ -196,15 +196,15 @@ def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[
     core = client.CoreV1Api(api)
     for ns in core.list_namespace(label_selector=selector).items:
         # the run's pods go at once (no grace): the namespace controller then has nothing to wait for
-        _ignore_missing(lambda: core.delete_collection_namespaced_pod(ns.metadata.name, grace_period_seconds=0))
+        ignore_missing(lambda: core.delete_collection_namespaced_pod(ns.metadata.name, grace_period_seconds=0))
     for pod in _pods_outside(api, selector):
-        _ignore_missing(lambda: core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0))
+        ignore_missing(lambda: core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0))
     for api_version, kind in [*CLUSTER_KINDS, ("v1", "Namespace")]:
         try:
             resource = dyn.resources.get(api_version=api_version, kind=kind)
             for item in resource.get(label_selector=selector).items:
                 if not item.metadata.deletionTimestamp:
-                    _ignore_missing(lambda: resource.delete(name=item.metadata.name, body={"propagationPolicy": "Background"}))
+                    ignore_missing(lambda: resource.delete(name=item.metadata.name, body={"propagationPolicy": "Background"}))
         except (ApiException, dynamic.exceptions.ResourceNotFoundError) as exc:
             log.debug("cannot list %s: %s", kind, exc)
     try:
@@ -215,7 +215,8 @@ def delete_run(api: client.ApiClient, run_id: str, timeout: float = 90) -> list[
     return labelled(api, run_id, terminating=False)
 
 
-def _ignore_missing(call) -> None:
+def ignore_missing(call) -> None:
+    """Delete something that may already be gone."""
     try:
         call()
     except ApiException as exc:

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -27,6 +28,7 @@ PYTHON = "3.11"
 SITE = "usr/local/lib/python3.11/dist-packages"  # on Debian's python3 path, apart from the packages' own
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 REFERENCE = f"k8ssec.local/pytest-k8ssec:{__version__}"
+NOT_SOURCE = (".git", "build", "dist", "*.egg-info", "__pycache__", ".venv", "venv", ".tox", ".pytest-kind", ".k8ssec-report")
 USER = "65532:65532"  # no root in the runner: the Job's pod passes the restricted Pod Security level
 CONFIG = {
     "User": USER,
@@ -42,8 +44,10 @@ def build(project: Path, out_dir: Path) -> Path:
         raise K8sSecError(f"{project} is not the project's checkout (no pyproject.toml): pass --project DIR")
     base = _root_filesystem()
     with tempfile.TemporaryDirectory(prefix="k8ssec-image-") as tmp:
-        wheels, site = Path(tmp) / "wheels", Path(tmp) / "site"
-        _pip("wheel", "--no-deps", "--wheel-dir", str(wheels), str(project))
+        wheels, site, source = Path(tmp) / "wheels", Path(tmp) / "site", Path(tmp) / "source"
+        # a copy: setuptools builds in the tree, and a stale build/ there would put deleted modules into the wheel
+        shutil.copytree(project, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+        _pip("wheel", "--no-deps", "--wheel-dir", str(wheels), str(source))
         _pip("install", "--target", str(site), "--python-version", PYTHON, "--only-binary=:all:", "--implementation", "cp",
              *[f"--platform={p}" for p in PLATFORMS], *map(str, wheels.glob("*.whl")))
         data = archive(REFERENCE, CONFIG, [base.read_bytes(), _layer(site, SITE)])

@@ -25,7 +25,7 @@ from kubernetes.client.rest import ApiException
 from ..cleanup import remove_leftovers
 from ..errors import K8sSecError
 from ..kube import dynamic_client
-from ..run import STALE_AFTER, live_runs
+from ..run import STALE_AFTER, ignore_missing, live_runs
 from ..waits import WaitTimeout, wait_for
 from .manifest import JOB_NAME, LABEL, Names
 
@@ -146,16 +146,8 @@ def remove(api: client.ApiClient, names: Names) -> None:
     rbac, core = client.RbacAuthorizationV1Api(api), client.CoreV1Api(api)
     selector = f"{LABEL}={names.name}"
     for binding in rbac.list_cluster_role_binding(label_selector=selector).items:
-        _gone(lambda: rbac.delete_cluster_role_binding(binding.metadata.name))
+        ignore_missing(lambda: rbac.delete_cluster_role_binding(binding.metadata.name))
     for role in rbac.list_cluster_role(label_selector=selector).items:
-        _gone(lambda: rbac.delete_cluster_role(role.metadata.name))
+        ignore_missing(lambda: rbac.delete_cluster_role(role.metadata.name))
     for namespace in core.list_namespace(label_selector=selector).items:
-        _gone(lambda: core.delete_namespace(namespace.metadata.name))
-
-
-def _gone(delete) -> None:
-    try:
-        delete()
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+        ignore_missing(lambda: core.delete_namespace(namespace.metadata.name))
