@@ -39,7 +39,8 @@ CONFIG = {
 
 
 def build(project: Path, out_dir: Path) -> Path:
-    """The image tar in `out_dir`, named by its content; the root filesystem is cached between builds."""
+    """The image tar in `out_dir`, named by its source. The root filesystem is cached, and so is the last image,
+    reused while the project's source is the same."""
     if not (project / "pyproject.toml").is_file():
         raise K8sSecError(f"{project} is not the project's checkout (no pyproject.toml): pass --project DIR")
     base = _root_filesystem()
@@ -47,14 +48,26 @@ def build(project: Path, out_dir: Path) -> Path:
         wheels, site, source = Path(tmp) / "wheels", Path(tmp) / "site", Path(tmp) / "source"
         # a copy: setuptools builds in the tree, and a stale build/ there would put deleted modules into the wheel
         shutil.copytree(project, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
-        _pip("wheel", "--no-deps", "--wheel-dir", str(wheels), str(source))
-        _pip("install", "--target", str(site), "--python-version", PYTHON, "--only-binary=:all:", "--implementation", "cp",
-             *[f"--platform={p}" for p in PLATFORMS], *map(str, wheels.glob("*.whl")))
-        data = archive(REFERENCE, CONFIG, [base.read_bytes(), _layer(site, SITE)])
+        cached = base.parent / f"image-{_digest(source, base.name)}.tar"
+        if not cached.is_file():
+            _pip("wheel", "--no-deps", "--wheel-dir", str(wheels), str(source))
+            _pip("install", "--target", str(site), "--python-version", PYTHON, "--only-binary=:all:", "--implementation", "cp",
+                 *[f"--platform={p}" for p in PLATFORMS], *map(str, wheels.glob("*.whl")))
+            for old in base.parent.glob("image-*.tar"):
+                old.unlink()
+            cached.write_bytes(archive(REFERENCE, CONFIG, [base.read_bytes(), _layer(site, SITE)]))
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"pytest-k8ssec-{hashlib.sha256(data).hexdigest()[:12]}.tar"
-    path.write_bytes(data)
+    path = out_dir / f"pytest-k8ssec-{cached.stem.removeprefix('image-')}.tar"
+    shutil.copyfile(cached, path)
     return path
+
+
+def _digest(tree: Path, *extra: str) -> str:
+    """The files of `tree` (names and contents) and `extra`, as one short hash."""
+    digest = hashlib.sha256("\0".join(extra).encode())
+    for path in sorted(p for p in tree.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _root_filesystem() -> Path:
