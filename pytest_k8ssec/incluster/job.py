@@ -56,7 +56,7 @@ def run(pytest_args: list[str]) -> int:
 
 
 def _kubeconfig(server: str) -> dict:
-    """The pod's service account as a kubeconfig: the token file is read again as the kubelet rotates it."""
+    """The pod's service account as a kubeconfig: its projected token (valid 3607 s, past the Job's deadline)."""
     return {"apiVersion": "v1", "kind": "Config", "current-context": "in-cluster",
             "clusters": [{"name": "in-cluster", "cluster": {"server": server,
                                                             "certificate-authority": str(SERVICE_ACCOUNT / "ca.crt")}}],
