@@ -33,9 +33,10 @@ def verdict_of(report: pytest.TestReport, not_applicable: bool = False) -> str |
     return None
 
 
-def case_record(item: pytest.Item, report: pytest.TestReport, verdict: str, title: str) -> CaseRecord:
-    """The case's record from its item, the deciding phase's report and its evidence."""
+def case_record(item: pytest.Item, report: pytest.TestReport, verdict: str, catalogue: dict[str, str]) -> CaseRecord:
+    """The case's record from its item, the deciding phase's report and its evidence; its title from the catalogue."""
     marker = item.get_closest_marker("behaviour")
+    behaviour = marker.args[0] if marker else UNMARKED
     evidence = item.stash.get(EVIDENCE_KEY, {})
     path, line, _ = item.location
     failure = reason = None
@@ -47,8 +48,8 @@ def case_record(item: pytest.Item, report: pytest.TestReport, verdict: str, titl
         case=item.nodeid.split("::", 1)[-1],
         file=path if not path.startswith("..") else str(item.path),  # within the rootdir, or absolute
         line=(line or 0) + 1,
-        behaviour=marker.args[0] if marker else UNMARKED,
-        title=title,
+        behaviour=behaviour,
+        title=catalogue.get(behaviour, ""),
         mechanism=evidence.get("mechanism", ""),
         verdict=verdict,
         seconds=round(report.duration, 2),
@@ -74,8 +75,7 @@ class ReportHooks:
         verdict = verdict_of(report, bool(call.excinfo and call.excinfo.errisinstance(NotApplicable)))
         if verdict is None:
             return
-        marker = item.get_closest_marker("behaviour")
-        record = case_record(item, report, verdict, self.run.catalogue.get(marker.args[0] if marker else UNMARKED, ""))
+        record = case_record(item, report, verdict, self.run.catalogue)
         self.recorder.record(record)
         if getattr(item.config.option, "htmlpath", None):  # pytest-html writes a report
             _attach_to_pytest_html(report, record)

@@ -10,8 +10,10 @@ import yaml
 
 from .. import fleet
 from ..claims import load_claims
+from ..cluster.existing import kubeconfig_path
 from ..errors import K8sSecError
 from ..kube import api_client
+from ..settings import Settings
 from . import image, job
 from .manifest import Names, objects
 
@@ -54,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.apply:
                 print(yaml.safe_dump_all(docs, sort_keys=False), end="")
                 return 0
-            job.apply(api_client(args.kubeconfig or _default_kubeconfig(), args.context), docs)
+            job.apply(_api(args), docs)
             print(f"applied: the Job runs in namespace {names.namespace}; then: python -m pytest_k8ssec.incluster fetch"
                   + (f" --name {names.name}" if names.name != Names().name else ""))
             return 0
         out = args.out or Path("k8s-sec-incluster")
-        code = job.fetch(api_client(args.kubeconfig or _default_kubeconfig(), args.context), names, out, args.timeout)
+        code = job.fetch(_api(args), names, out, args.timeout)
     except (K8sSecError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -67,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"in-cluster run {names.name}: {row['verdict'].upper()}" + (f" ({'; '.join(row['short'])})" if row["short"] else ""))
     print(f"reports in {out}; the suite exited {code} in the Job")
     return code
+
+
+def _api(args: argparse.Namespace):
+    """The cluster's client: --kubeconfig, else $KUBECONFIG's first file, else ~/.kube/config, as the suite finds it."""
+    return api_client(str(kubeconfig_path(Settings(kubeconfig=args.kubeconfig))), args.context)
 
 
 def _text(path: Path | None) -> str | None:
@@ -90,12 +97,6 @@ def _pod_files(claims: Path | None) -> dict[str, str]:
         raise K8sSecError(f"claims file {claims}: pod file {nested[0]} is not beside it: an in-cluster run mounts only "
                           "files beside the claims file")
     return {name: (claims.parent / name).read_text() for name in names}
-
-
-def _default_kubeconfig() -> str:
-    import os
-
-    return os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
 
 
 if __name__ == "__main__":
